@@ -1,0 +1,121 @@
+//! The object-store port and its adapters: [`S3Store`] (aws-sdk-s3) and [`LocalStore`]
+//! (a directory as the bucket, the embedded default).
+//!
+//! The port, [`ObjectStore`], offers what the pipeline needs and no more: get with ETag,
+//! ranged get, head, conditional put (`If-None-Match: *` to create, `If-Match` to replace),
+//! list, delete, and [`ObjectStore::append_large`], which appends bytes to a big object
+//! without downloading it (server-side UploadPartCopy of the existing object as part 1, the
+//! new bytes as part 2, completed with `If-Match`).
+//!
+//! Errors are typed by what the caller must do: [`StoreError::PreconditionFailed`] means
+//! "someone else wrote first, re-read and retry" (S3 412 and 409), [`StoreError::Transient`]
+//! means "retry later" (throttling, 5xx, timeouts), everything else is permanent.
+//!
+//! Architecture invariant: this crate knows nothing of Contact Lens, CSV or Lambda. It is the
+//! only crate besides the binaries that depends on `aws-sdk-s3`.
+
+mod local;
+mod s3;
+
+use std::future::Future;
+
+pub use local::LocalStore;
+// pub use s3::S3Store;
+
+/// What a list or head returns about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// Opaque entity tag, passed back verbatim in [`Condition::IfMatch`].
+    pub etag: String,
+}
+
+/// An object's bytes (or a range of them) with its entity tag.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub body: Vec<u8>,
+    pub etag: String,
+    /// Size of the whole object, not of `body` (they differ for ranged gets).
+    pub size: u64,
+}
+
+/// The precondition of a [`ObjectStore::put`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Unconditional write.
+    None,
+    /// Create only: fail with [`StoreError::PreconditionFailed`] if the key exists.
+    IfNoneMatch,
+    /// Replace only this version: fail with [`StoreError::PreconditionFailed`] if the
+    /// object's ETag differs, or [`StoreError::NotFound`] if it is gone.
+    IfMatch(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The condition did not hold (S3 412 PreconditionFailed, 409 ConditionalRequestConflict).
+    #[error("precondition failed for {key}")]
+    PreconditionFailed { key: String },
+    #[error("no such key: {key}")]
+    NotFound { key: String },
+    /// Throttling, 5xx, timeouts, dispatch failures: worth retrying later.
+    #[error("transient store error: {0}")]
+    Transient(String),
+    /// Anything else: access denied, bad request, a bad local path.
+    #[error("store error: {0}")]
+    Permanent(String),
+}
+
+impl StoreError {
+    /// True when a later attempt of the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::PreconditionFailed { .. } | StoreError::Transient(_)
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The object-store port. Keys are `/`-separated, without a leading `/`.
+pub trait ObjectStore: Send + Sync {
+    /// The whole object, or `None` if it does not exist.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>>> + Send;
+
+    /// Bytes `[start, end)` of the object (`end = None`: to the end). `None` if the object
+    /// does not exist; an empty body if `start` is at or past its end.
+    fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> impl Future<Output = Result<Option<Object>>> + Send;
+
+    fn head(&self, key: &str) -> impl Future<Output = Result<Option<ObjectMeta>>> + Send;
+
+    /// Writes the object under `condition`; returns the new ETag.
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        condition: Condition,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// Every object whose key starts with `prefix`, in key order.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<ObjectMeta>>> + Send;
+
+    fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Appends `tail` to the object that currently has `etag`, without reading it.
+    /// Fails with [`StoreError::PreconditionFailed`] if the object changed meanwhile.
+    /// On S3 the existing object must be at least 5 MiB (it becomes part 1 of a multipart
+    /// upload); returns the new ETag.
+    fn append_large(
+        &self,
+        key: &str,
+        etag: &str,
+        tail: Vec<u8>,
+    ) -> impl Future<Output = Result<String>> + Send;
+}

@@ -1,0 +1,1 @@
+//! The S3 adapter (aws-sdk-s3). To be completed.
