@@ -9,18 +9,27 @@
 //!
 //! Errors are typed by what the caller must do: [`StoreError::PreconditionFailed`] means
 //! "someone else wrote first, re-read and retry" (S3 412 and 409), [`StoreError::Transient`]
-//! means "retry later" (throttling, 5xx, timeouts), everything else is permanent.
+//! means "retry later" (throttling, 5xx, timeouts), [`StoreError::Contended`] means a bounded
+//! CAS loop ([`cas::retry_cas`]) kept losing, everything else is permanent.
+//!
+//! For tests and benchmarks, [`CountingStore`] counts calls and body bytes and [`CrashAfter`]
+//! fails every call from the N-th on.
 //!
 //! Architecture invariant: this crate knows nothing of Contact Lens, CSV or Lambda. It is the
 //! only crate besides the binaries that depends on `aws-sdk-s3`.
 
+pub mod cas;
+mod counting;
+mod fault;
 mod local;
 mod s3;
 
 use std::future::Future;
 
+pub use counting::{CountingStore, StoreStats};
+pub use fault::CrashAfter;
 pub use local::LocalStore;
-// pub use s3::S3Store;
+pub use s3::{s3_client, S3Store};
 
 /// What a list or head returns about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +61,7 @@ pub enum Condition {
     IfMatch(String),
 }
 
+/// What went wrong in a store call, typed by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The condition did not hold (S3 412 PreconditionFailed, 409 ConditionalRequestConflict).
@@ -62,6 +72,10 @@ pub enum StoreError {
     /// Throttling, 5xx, timeouts, dispatch failures: worth retrying later.
     #[error("transient store error: {0}")]
     Transient(String),
+    /// A compare-and-swap lost to other writers `attempts` times in a row
+    /// ([`cas::retry_cas`]); worth retrying later, when the contention has passed.
+    #[error("gave up on {key} after {attempts} contended attempts")]
+    Contended { key: String, attempts: u32 },
     /// Anything else: access denied, bad request, a bad local path.
     #[error("store error: {0}")]
     Permanent(String),
@@ -72,7 +86,9 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::PreconditionFailed { .. } | StoreError::Transient(_)
+            StoreError::PreconditionFailed { .. }
+                | StoreError::Transient(_)
+                | StoreError::Contended { .. }
         )
     }
 }

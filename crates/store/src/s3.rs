@@ -1,1 +1,504 @@
-//! The S3 adapter (aws-sdk-s3). To be completed.
+//! The S3 adapter (aws-sdk-s3).
+//!
+//! Every SDK error goes through [`map_sdk_error`], the one place that decides what a status
+//! code or S3 error code means to the caller (see [`classify`]).
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::{Condition, Object, ObjectMeta, ObjectStore, Result, StoreError};
+
+/// Characters escaped in the `x-amz-copy-source` header: all but unreserved ones and `/`.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// An [`ObjectStore`] over one S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    page_size: Option<i32>,
+}
+
+impl S3Store {
+    /// Uses `bucket` through `client` (build one with [`s3_client`]).
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            page_size: None,
+        }
+    }
+
+    /// Asks ListObjectsV2 for at most `keys` keys per page (S3's default and maximum is 1000).
+    pub fn with_page_size(mut self, keys: i32) -> Self {
+        self.page_size = Some(keys);
+        self
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn head_meta(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(ObjectMeta {
+                key: key.to_string(),
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+                etag: required_etag(key, o.e_tag())?,
+            })),
+            Err(e) => none_if_not_found(map_sdk_error(key, e)),
+        }
+    }
+
+    /// The multipart steps of [`ObjectStore::append_large`], without the cleanup.
+    async fn append_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etag: &str,
+        tail: Vec<u8>,
+    ) -> Result<String> {
+        let copy_source = format!("{}/{}", self.bucket, utf8_percent_encode(key, COPY_SOURCE));
+        let copied = self
+            .client
+            .upload_part_copy()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(1)
+            .copy_source(copy_source)
+            .copy_source_if_match(etag)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(key, e))?;
+        let part1 = required_etag(key, copied.copy_part_result().and_then(|r| r.e_tag()))?;
+
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(2)
+            .body(ByteStream::from(tail))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(key, e))?;
+        let part2 = required_etag(key, uploaded.e_tag())?;
+
+        let parts = CompletedMultipartUpload::builder()
+            .parts(CompletedPart::builder().part_number(1).e_tag(part1).build())
+            .parts(CompletedPart::builder().part_number(2).e_tag(part2).build())
+            .build();
+        let done = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(parts)
+            .if_match(etag)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(key, e))?;
+        required_etag(key, done.e_tag())
+    }
+}
+
+/// Builds an S3 client from the aws-config defaults (environment, profile, IMDS, ...).
+/// With `endpoint_url` (moto, MinIO, ...) requests go there, path-style.
+pub async fn s3_client(endpoint_url: Option<&str>) -> Client {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let mut conf = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some(url) = endpoint_url {
+        conf = conf.endpoint_url(url).force_path_style(true);
+    }
+    Client::from_conf(conf.build())
+}
+
+/// Converts any SDK error of any operation into a [`StoreError`].
+pub(crate) fn map_sdk_error<E>(key: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let e = se.err();
+            classify(key, Some(status), e.code(), e.message())
+        }
+        SdkError::TimeoutError(_) => StoreError::Transient(format!("{key}: request timed out")),
+        SdkError::DispatchFailure(d) if d.is_user() => {
+            StoreError::Permanent(format!("{key}: request could not be sent: {d:?}"))
+        }
+        SdkError::DispatchFailure(d) => {
+            StoreError::Transient(format!("{key}: request could not be sent: {d:?}"))
+        }
+        SdkError::ResponseError(r) => {
+            let status = r.raw().status().as_u16();
+            if status >= 300 {
+                classify(key, Some(status), None, None)
+            } else {
+                // A truncated or garbled response: the connection broke mid-way.
+                StoreError::Transient(format!("{key}: unreadable response (HTTP {status})"))
+            }
+        }
+        SdkError::ConstructionFailure(_) => {
+            StoreError::Permanent(format!("{key}: the request could not be built"))
+        }
+        other => StoreError::Permanent(format!("{key}: {other}")),
+    }
+}
+
+/// What an S3 status code and error code mean to the caller.
+///
+/// 412 and 409 (`ConditionalRequestConflict`, `OperationAborted`) mean another writer won;
+/// 404 `NoSuchKey`/`NotFound` means the object is missing (a missing bucket is permanent);
+/// throttling, timeouts and 5xx are transient; anything else is permanent, as `code: message`.
+pub(crate) fn classify(
+    key: &str,
+    status: Option<u16>,
+    code: Option<&str>,
+    message: Option<&str>,
+) -> StoreError {
+    let key_owned = || key.to_string();
+    match code {
+        Some("PreconditionFailed" | "ConditionalRequestConflict" | "OperationAborted") => {
+            return StoreError::PreconditionFailed { key: key_owned() }
+        }
+        Some("NoSuchKey" | "NotFound") => return StoreError::NotFound { key: key_owned() },
+        Some(
+            "SlowDown"
+            | "Throttling"
+            | "ThrottlingException"
+            | "RequestTimeout"
+            | "RequestTimeoutException"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "RequestLimitExceeded"
+            | "TooManyRequests",
+        ) => return StoreError::Transient(describe(key, status, code, message)),
+        _ => {}
+    }
+    match status {
+        Some(412) => StoreError::PreconditionFailed { key: key_owned() },
+        Some(409) if code.is_none() => StoreError::PreconditionFailed { key: key_owned() },
+        Some(404) if code.is_none() => StoreError::NotFound { key: key_owned() },
+        Some(408 | 429) => StoreError::Transient(describe(key, status, code, message)),
+        Some(s) if s >= 500 => StoreError::Transient(describe(key, status, code, message)),
+        _ => StoreError::Permanent(describe(key, status, code, message)),
+    }
+}
+
+fn describe(key: &str, status: Option<u16>, code: Option<&str>, message: Option<&str>) -> String {
+    let code = match (code, status) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(s)) => format!("HTTP {s}"),
+        (None, None) => "unknown".to_string(),
+    };
+    format!("{key}: {code}: {}", message.unwrap_or("no message"))
+}
+
+fn none_if_not_found<T>(err: StoreError) -> Result<Option<T>> {
+    match err {
+        StoreError::NotFound { .. } => Ok(None),
+        e => Err(e),
+    }
+}
+
+fn required_etag(key: &str, etag: Option<&str>) -> Result<String> {
+    etag.map(str::to_string)
+        .ok_or_else(|| StoreError::Permanent(format!("{key}: response without an ETag")))
+}
+
+/// The total size from a `Content-Range: bytes a-b/total` header.
+fn total_from_content_range(range: Option<&str>) -> Option<u64> {
+    range?.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+async fn collect(key: &str, body: ByteStream) -> Result<Vec<u8>> {
+    body.collect()
+        .await
+        .map(|b| b.into_bytes().to_vec())
+        .map_err(|e| StoreError::Transient(format!("{key}: reading the body failed: {e}")))
+}
+
+impl ObjectStore for S3Store {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => return none_if_not_found(map_sdk_error(key, e)),
+        };
+        let etag = required_etag(key, out.e_tag())?;
+        let body = collect(key, out.body).await?;
+        Ok(Some(Object {
+            size: body.len() as u64,
+            etag,
+            body,
+        }))
+    }
+
+    async fn get_range(&self, key: &str, start: u64, end: Option<u64>) -> Result<Option<Object>> {
+        if matches!(end, Some(e) if e <= start) {
+            // An empty range cannot be expressed as an HTTP Range.
+            return Ok(self.head_meta(key).await?.map(|m| Object {
+                body: Vec::new(),
+                etag: m.etag,
+                size: m.size,
+            }));
+        }
+        let range = match end {
+            Some(e) => format!("bytes={start}-{}", e - 1),
+            None => format!("bytes={start}-"),
+        };
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 416 => {
+                // InvalidRange: `start` is at or past the end of the object.
+                return Ok(self.head_meta(key).await?.map(|m| Object {
+                    body: Vec::new(),
+                    etag: m.etag,
+                    size: m.size,
+                }));
+            }
+            Err(e) => return none_if_not_found(map_sdk_error(key, e)),
+        };
+        let etag = required_etag(key, out.e_tag())?;
+        let total = total_from_content_range(out.content_range());
+        let body = collect(key, out.body).await?;
+        Ok(Some(Object {
+            // Without Content-Range the server sent the whole object.
+            size: total.unwrap_or(body.len() as u64),
+            etag,
+            body,
+        }))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        self.head_meta(key).await
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<String> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body));
+        req = match condition {
+            Condition::None => req,
+            Condition::IfNoneMatch => req.if_none_match("*"),
+            Condition::IfMatch(etag) => req.if_match(etag),
+        };
+        let out = req.send().await.map_err(|e| map_sdk_error(key, e))?;
+        required_etag(key, out.e_tag())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_max_keys(self.page_size)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(prefix, e))?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                out.push(ObjectMeta {
+                    key: key.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    etag: o.e_tag().unwrap_or_default().to_string(),
+                });
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let out = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => none_if_not_found::<()>(map_sdk_error(key, e)).map(|_| ()),
+        }
+    }
+
+    async fn append_large(&self, key: &str, etag: &str, tail: Vec<u8>) -> Result<String> {
+        if tail.is_empty() {
+            // Nothing to append; still answer whether the object is the one the caller saw.
+            return match self.head_meta(key).await? {
+                None => Err(StoreError::NotFound { key: key.into() }),
+                Some(m) if m.etag == etag => Ok(m.etag),
+                Some(_) => Err(StoreError::PreconditionFailed { key: key.into() }),
+            };
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(key, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::Permanent(format!("{key}: multipart upload without an id")))?
+            .to_string();
+        let tail_len = tail.len();
+        let result = self.append_parts(key, &upload_id, etag, tail).await;
+        match &result {
+            Ok(_) => tracing::debug!(key, bytes = tail_len, "appended with multipart copy"),
+            Err(err) => {
+                let aborted = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                if let Err(e) = aborted {
+                    // The bucket's lifecycle rule for incomplete uploads cleans up after us.
+                    tracing::warn!(key, upload_id, error = %map_sdk_error(key, e), "abort failed");
+                }
+                tracing::debug!(key, error = %err, "append_large failed; upload aborted");
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_precondition_failures() {
+        for (status, code) in [
+            (412, Some("PreconditionFailed")),
+            (409, Some("ConditionalRequestConflict")),
+            (409, Some("OperationAborted")),
+            (412, None),
+            (409, None),
+        ] {
+            assert!(
+                matches!(
+                    classify("k", Some(status), code, None),
+                    StoreError::PreconditionFailed { .. }
+                ),
+                "{status} {code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_keys_are_not_found_but_missing_buckets_are_permanent() {
+        assert!(matches!(
+            classify("k", Some(404), Some("NoSuchKey"), None),
+            StoreError::NotFound { .. }
+        ));
+        assert!(matches!(
+            classify("k", Some(404), None, None),
+            StoreError::NotFound { .. }
+        ));
+        assert!(matches!(
+            classify("k", Some(404), Some("NoSuchBucket"), Some("gone")),
+            StoreError::Permanent(m) if m == "k: NoSuchBucket: gone"
+        ));
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient() {
+        for (status, code) in [
+            (503, Some("SlowDown")),
+            (503, None),
+            (500, Some("InternalError")),
+            (429, None),
+            (400, Some("RequestTimeout")),
+            (408, None),
+        ] {
+            assert!(
+                matches!(
+                    classify("k", Some(status), code, None),
+                    StoreError::Transient(_)
+                ),
+                "{status} {code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn everything_else_is_permanent_with_code_and_message() {
+        let e = classify("k", Some(403), Some("AccessDenied"), Some("Access Denied"));
+        assert!(matches!(e, StoreError::Permanent(ref m) if m == "k: AccessDenied: Access Denied"));
+        let e = classify("k", Some(409), Some("BucketNotEmpty"), None);
+        assert!(matches!(e, StoreError::Permanent(_)));
+    }
+
+    #[test]
+    fn content_range_gives_the_total_size() {
+        assert_eq!(total_from_content_range(Some("bytes 0-9/100")), Some(100));
+        assert_eq!(total_from_content_range(Some("bytes 0-9/*")), None);
+        assert_eq!(total_from_content_range(None), None);
+    }
+
+    #[test]
+    fn copy_source_keeps_slashes_and_escapes_the_rest() {
+        let k = "calltype/transcripts/date=2024-01-02/a b.csv";
+        assert_eq!(
+            utf8_percent_encode(k, COPY_SOURCE).to_string(),
+            "calltype/transcripts/date%3D2024-01-02/a%20b.csv"
+        );
+    }
+}
