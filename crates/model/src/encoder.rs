@@ -1,0 +1,320 @@
+//! BERT and DistilBERT encoders and their sequence-classification heads, with Hugging Face
+//! parameter names.
+
+use candle_core::{Result, Tensor};
+
+use crate::config::{Arch, EncoderConfig};
+use crate::nn::{embed, gelu, param, Batch, Ctx, LayerNorm, Linear, Weights};
+
+/// Every parameter of a sequence classifier (`with_head`) or bare encoder, with its shape, in
+/// Hugging Face naming (`bert.` / `distilbert.` prefix on encoder weights).
+pub fn parameter_shapes(
+    cfg: &EncoderConfig,
+    num_labels: usize,
+    with_head: bool,
+) -> Vec<(String, Vec<usize>)> {
+    let h = cfg.hidden;
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    let lin = |out: &mut Vec<(String, Vec<usize>)>, name: String, i: usize, o: usize| {
+        out.push((format!("{name}.weight"), vec![o, i]));
+        out.push((format!("{name}.bias"), vec![o]));
+    };
+    let ln = |out: &mut Vec<(String, Vec<usize>)>, name: String| {
+        out.push((format!("{name}.weight"), vec![h]));
+        out.push((format!("{name}.bias"), vec![h]));
+    };
+    match cfg.arch {
+        Arch::Bert => {
+            let p = "bert";
+            out.push((
+                format!("{p}.embeddings.word_embeddings.weight"),
+                vec![cfg.vocab_size, h],
+            ));
+            out.push((
+                format!("{p}.embeddings.position_embeddings.weight"),
+                vec![cfg.max_positions, h],
+            ));
+            out.push((
+                format!("{p}.embeddings.token_type_embeddings.weight"),
+                vec![cfg.type_vocab_size, h],
+            ));
+            ln(&mut out, format!("{p}.embeddings.LayerNorm"));
+            for l in 0..cfg.layers {
+                let q = format!("{p}.encoder.layer.{l}");
+                lin(&mut out, format!("{q}.attention.self.query"), h, h);
+                lin(&mut out, format!("{q}.attention.self.key"), h, h);
+                lin(&mut out, format!("{q}.attention.self.value"), h, h);
+                lin(&mut out, format!("{q}.attention.output.dense"), h, h);
+                ln(&mut out, format!("{q}.attention.output.LayerNorm"));
+                lin(
+                    &mut out,
+                    format!("{q}.intermediate.dense"),
+                    h,
+                    cfg.intermediate,
+                );
+                lin(&mut out, format!("{q}.output.dense"), cfg.intermediate, h);
+                ln(&mut out, format!("{q}.output.LayerNorm"));
+            }
+            if with_head {
+                lin(&mut out, format!("{p}.pooler.dense"), h, h);
+                lin(&mut out, "classifier".into(), h, num_labels);
+            }
+        }
+        Arch::DistilBert => {
+            let p = "distilbert";
+            out.push((
+                format!("{p}.embeddings.word_embeddings.weight"),
+                vec![cfg.vocab_size, h],
+            ));
+            out.push((
+                format!("{p}.embeddings.position_embeddings.weight"),
+                vec![cfg.max_positions, h],
+            ));
+            ln(&mut out, format!("{p}.embeddings.LayerNorm"));
+            for l in 0..cfg.layers {
+                let q = format!("{p}.transformer.layer.{l}");
+                lin(&mut out, format!("{q}.attention.q_lin"), h, h);
+                lin(&mut out, format!("{q}.attention.k_lin"), h, h);
+                lin(&mut out, format!("{q}.attention.v_lin"), h, h);
+                lin(&mut out, format!("{q}.attention.out_lin"), h, h);
+                ln(&mut out, format!("{q}.sa_layer_norm"));
+                lin(&mut out, format!("{q}.ffn.lin1"), h, cfg.intermediate);
+                lin(&mut out, format!("{q}.ffn.lin2"), cfg.intermediate, h);
+                ln(&mut out, format!("{q}.output_layer_norm"));
+            }
+            if with_head {
+                lin(&mut out, "pre_classifier".into(), h, h);
+                lin(&mut out, "classifier".into(), h, num_labels);
+            }
+        }
+    }
+    out
+}
+
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    heads: usize,
+    head_dim: usize,
+    dropout: f32,
+}
+
+impl Attention {
+    /// Multi-head self-attention; returns the concatenated context `(B, T, H)`.
+    fn forward(&self, x: &Tensor, mask: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let split = |y: Tensor| -> Result<Tensor> {
+            y.reshape((b, t, self.heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split(self.q.forward(x)?)?;
+        let k = split(self.k.forward(x)?)?;
+        let v = split(self.v.forward(x)?)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let probs = ctx.softmax(&scores)?;
+        let probs = ctx.dropout(&probs, self.dropout)?;
+        probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, t, h))
+    }
+}
+
+struct Layer {
+    attn: Attention,
+    attn_out: Linear,
+    ln1: LayerNorm,
+    ff1: Linear,
+    ff2: Linear,
+    ln2: LayerNorm,
+    /// BERT applies hidden dropout after the attention projection; DistilBERT does not.
+    attn_out_dropout: bool,
+}
+
+/// A BERT or DistilBERT encoder (embeddings + transformer layers).
+pub struct Encoder {
+    cfg: EncoderConfig,
+    word: Tensor,
+    position: Tensor,
+    token_type: Option<Tensor>,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+impl Encoder {
+    /// Builds the encoder from `w` (names with the `bert.` / `distilbert.` prefix).
+    pub fn load(w: &Weights, cfg: &EncoderConfig) -> Result<Self> {
+        let h = cfg.hidden;
+        let eps = cfg.layer_norm_eps;
+        let p = cfg.arch.prefix();
+        let attention = |q: &str, k: &str, v: &str| -> Result<Attention> {
+            Ok(Attention {
+                q: Linear::load(w, q, h, h)?,
+                k: Linear::load(w, k, h, h)?,
+                v: Linear::load(w, v, h, h)?,
+                heads: cfg.heads,
+                head_dim: h / cfg.heads,
+                dropout: cfg.attention_dropout,
+            })
+        };
+        let mut layers = Vec::with_capacity(cfg.layers);
+        for l in 0..cfg.layers {
+            let layer = match cfg.arch {
+                Arch::Bert => {
+                    let q = format!("{p}.encoder.layer.{l}");
+                    Layer {
+                        attn: attention(
+                            &format!("{q}.attention.self.query"),
+                            &format!("{q}.attention.self.key"),
+                            &format!("{q}.attention.self.value"),
+                        )?,
+                        attn_out: Linear::load(w, &format!("{q}.attention.output.dense"), h, h)?,
+                        ln1: LayerNorm::load(
+                            w,
+                            &format!("{q}.attention.output.LayerNorm"),
+                            h,
+                            eps,
+                        )?,
+                        ff1: Linear::load(
+                            w,
+                            &format!("{q}.intermediate.dense"),
+                            h,
+                            cfg.intermediate,
+                        )?,
+                        ff2: Linear::load(w, &format!("{q}.output.dense"), cfg.intermediate, h)?,
+                        ln2: LayerNorm::load(w, &format!("{q}.output.LayerNorm"), h, eps)?,
+                        attn_out_dropout: true,
+                    }
+                }
+                Arch::DistilBert => {
+                    let q = format!("{p}.transformer.layer.{l}");
+                    Layer {
+                        attn: attention(
+                            &format!("{q}.attention.q_lin"),
+                            &format!("{q}.attention.k_lin"),
+                            &format!("{q}.attention.v_lin"),
+                        )?,
+                        attn_out: Linear::load(w, &format!("{q}.attention.out_lin"), h, h)?,
+                        ln1: LayerNorm::load(w, &format!("{q}.sa_layer_norm"), h, eps)?,
+                        ff1: Linear::load(w, &format!("{q}.ffn.lin1"), h, cfg.intermediate)?,
+                        ff2: Linear::load(w, &format!("{q}.ffn.lin2"), cfg.intermediate, h)?,
+                        ln2: LayerNorm::load(w, &format!("{q}.output_layer_norm"), h, eps)?,
+                        attn_out_dropout: false,
+                    }
+                }
+            };
+            layers.push(layer);
+        }
+        let token_type = match cfg.arch {
+            Arch::Bert => Some(param(
+                w,
+                &format!("{p}.embeddings.token_type_embeddings.weight"),
+                &[cfg.type_vocab_size, h],
+            )?),
+            Arch::DistilBert => None,
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            word: param(
+                w,
+                &format!("{p}.embeddings.word_embeddings.weight"),
+                &[cfg.vocab_size, h],
+            )?,
+            position: param(
+                w,
+                &format!("{p}.embeddings.position_embeddings.weight"),
+                &[cfg.max_positions, h],
+            )?,
+            token_type,
+            emb_ln: LayerNorm::load(w, &format!("{p}.embeddings.LayerNorm"), h, eps)?,
+            layers,
+        })
+    }
+
+    /// The config this encoder was built from.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.cfg
+    }
+
+    /// Last hidden state `(B, T, H)`.
+    pub fn forward(&self, batch: &Batch, ctx: &Ctx) -> Result<Tensor> {
+        let (_, t) = batch.ids.dims2()?;
+        if t > self.cfg.max_positions {
+            candle_core::bail!(
+                "sequence of {t} tokens exceeds {} positions",
+                self.cfg.max_positions
+            );
+        }
+        let mut x = embed(&self.word, &batch.ids)?;
+        x = x.broadcast_add(&self.position.narrow(0, 0, t)?)?;
+        if let Some(tt) = &self.token_type {
+            x = x.broadcast_add(&tt.narrow(0, 0, 1)?)?;
+        }
+        x = self.emb_ln.forward(&x, ctx)?;
+        x = ctx.dropout(&x, self.cfg.hidden_dropout)?;
+        for layer in &self.layers {
+            let a = layer.attn.forward(&x, &batch.mask, ctx)?;
+            let mut a = layer.attn_out.forward(&a)?;
+            if layer.attn_out_dropout {
+                a = ctx.dropout(&a, self.cfg.hidden_dropout)?;
+            }
+            let x1 = layer.ln1.forward(&(a + &x)?, ctx)?;
+            let f = gelu(&layer.ff1.forward(&x1)?)?;
+            let f = ctx.dropout(&layer.ff2.forward(&f)?, self.cfg.hidden_dropout)?;
+            x = layer.ln2.forward(&(f + x1)?, ctx)?;
+        }
+        Ok(x)
+    }
+}
+
+/// Encoder plus sequence-classification head (`BertForSequenceClassification` /
+/// `DistilBertForSequenceClassification`).
+pub struct SequenceClassifier {
+    encoder: Encoder,
+    /// BERT pooler or DistilBERT pre_classifier.
+    pre: Linear,
+    classifier: Linear,
+}
+
+impl SequenceClassifier {
+    /// Builds the model from a complete set of weights.
+    pub fn load(w: &Weights, cfg: &EncoderConfig, num_labels: usize) -> Result<Self> {
+        let h = cfg.hidden;
+        let pre = match cfg.arch {
+            Arch::Bert => Linear::load(w, "bert.pooler.dense", h, h)?,
+            Arch::DistilBert => Linear::load(w, "pre_classifier", h, h)?,
+        };
+        Ok(Self {
+            encoder: Encoder::load(w, cfg)?,
+            pre,
+            classifier: Linear::load(w, "classifier", h, num_labels)?,
+        })
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Logits `(B, num_labels)`.
+    pub fn forward(&self, batch: &Batch, ctx: &Ctx) -> Result<Tensor> {
+        let hidden = self.encoder.forward(batch, ctx)?;
+        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+        let cfg = &self.encoder.cfg;
+        let pooled = match cfg.arch {
+            Arch::Bert => self.pre.forward(&cls)?.tanh()?,
+            Arch::DistilBert => self.pre.forward(&cls)?.relu()?,
+        };
+        let pooled = ctx.dropout(&pooled, cfg.classifier_dropout)?;
+        self.classifier.forward(&pooled)
+    }
+
+    /// Class probabilities `(B, num_labels)`.
+    pub fn probabilities(&self, batch: &Batch, ctx: &Ctx) -> Result<Tensor> {
+        ctx.softmax(&self.forward(batch, ctx)?)
+    }
+}

@@ -1,0 +1,101 @@
+//! A sequence classifier whose parameters are candle `Var`s, for training.
+
+use std::collections::HashMap;
+
+use candle_core::{Tensor, Var};
+
+use crate::config::ModelConfig;
+use crate::encoder::SequenceClassifier;
+use crate::nn::{Batch, Ctx, Weights};
+use crate::optim::{AdamW, AdamWParams};
+use crate::ModelError;
+
+/// A classifier with trainable parameters in Hugging Face naming.
+pub struct Trainable {
+    /// The config the model was built from (dropouts possibly overridden).
+    pub config: ModelConfig,
+    /// Labels in id order.
+    pub labels: Vec<String>,
+    vars: Vec<(String, Var)>,
+    model: SequenceClassifier,
+}
+
+impl Trainable {
+    /// Wraps `weights` (a complete classifier) in `Var`s.
+    pub fn new(
+        config: ModelConfig,
+        labels: Vec<String>,
+        weights: &Weights,
+    ) -> Result<Self, ModelError> {
+        let mut vars = Vec::with_capacity(weights.len());
+        let mut live = Weights::new();
+        for (name, t) in weights {
+            let var = Var::from_tensor(t)?;
+            live.insert(name.clone(), var.as_tensor().clone());
+            vars.push((name.clone(), var));
+        }
+        let model = SequenceClassifier::load(&live, &config.encoder, labels.len())?;
+        Ok(Self {
+            config,
+            labels,
+            vars,
+            model,
+        })
+    }
+
+    /// Parameter names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Logits `(B, num_labels)`.
+    pub fn forward(&self, batch: &Batch, ctx: &Ctx) -> Result<Tensor, ModelError> {
+        Ok(self.model.forward(batch, ctx)?)
+    }
+
+    /// Mean cross-entropy of `batch` against `targets` and the gradient of every parameter
+    /// the loss depends on, keyed by name; `scale` multiplies the loss before backward.
+    pub fn loss_and_grads(
+        &self,
+        batch: &Batch,
+        targets: &[u32],
+        ctx: &Ctx,
+        scale: f64,
+    ) -> Result<(f32, HashMap<String, Tensor>), ModelError> {
+        let logits = self.forward(batch, ctx)?;
+        let t = Tensor::new(targets, logits.device())?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &t)?;
+        let value = loss.to_scalar::<f32>()?;
+        let grads = (loss * scale)?.backward()?;
+        let mut out = HashMap::with_capacity(self.vars.len());
+        for (name, var) in &self.vars {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                out.insert(name.clone(), g.clone());
+            }
+        }
+        Ok((value, out))
+    }
+
+    /// An AdamW optimiser over all parameters; `decay(name)` says which get weight decay.
+    pub fn optimizer(
+        &self,
+        params: AdamWParams,
+        decay: impl Fn(&str) -> bool,
+    ) -> Result<AdamW, ModelError> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone(), decay(n)))
+            .collect();
+        Ok(AdamW::new(vars, params)?)
+    }
+
+    /// A detached snapshot of the current parameters (shares storage until the next step).
+    pub fn weights(&self) -> Result<Weights, ModelError> {
+        let mut w = Weights::new();
+        for (name, var) in &self.vars {
+            w.insert(name.clone(), var.as_tensor().detach().copy()?);
+        }
+        Ok(w)
+    }
+}

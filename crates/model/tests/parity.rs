@@ -1,0 +1,260 @@
+//! Parity with Hugging Face transformers + PyTorch on the tiny random classifiers in
+//! `../shared/parity` (token ids, eval logits, padded batch, one training step).
+
+mod common;
+
+use std::path::Path;
+
+use candle_core::Device;
+use model::nn::{Batch, Ctx};
+use model::optim::AdamWParams;
+use model::tokenize::TextEncoder;
+use model::trainable::Trainable;
+use model::weights::load_classifier;
+use serde_json::Value;
+
+fn reference(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("reference.json")).expect("reference.json");
+    serde_json::from_str(&text).expect("valid reference.json")
+}
+
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+struct Case {
+    ids: Vec<u32>,
+    logits: Vec<f32>,
+}
+
+fn cases(dir: &Path, r: &Value) -> Vec<Case> {
+    let enc = TextEncoder::load(dir).expect("tokenizer");
+    r["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            let mut ids = enc
+                .encode_full(c["text"].as_str().expect("text"))
+                .expect("encode");
+            if ids.len() > 512 {
+                let sep = *ids.last().expect("sep");
+                ids.truncate(511);
+                ids.push(sep);
+            }
+            let expected: Vec<u32> = c["input_ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .map(|x| x.as_u64().expect("id") as u32)
+                .collect();
+            assert_eq!(ids, expected, "token ids of {:?}", c["text"]);
+            Case {
+                ids,
+                logits: f32s(&c["logits"]),
+            }
+        })
+        .collect()
+}
+
+fn eval_parity(name: &str) {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = shared.join("parity").join(name);
+    let r = reference(&dir);
+    let cases = cases(&dir, &r);
+    let (config, weights) = load_classifier(&dir).expect("load");
+    let model =
+        model::encoder::SequenceClassifier::load(&weights, &config.encoder, config.labels.len())
+            .expect("build");
+    let ctx = Ctx::eval();
+    let mut worst = 0f32;
+    for c in &cases {
+        let batch = Batch::new(&[&c.ids], 0, &Device::Cpu).expect("batch");
+        let logits: Vec<f32> = model
+            .forward(&batch, &ctx)
+            .expect("forward")
+            .flatten_all()
+            .expect("flat")
+            .to_vec1()
+            .expect("vec");
+        let d = max_abs_diff(&logits, &c.logits);
+        assert!(d < 1e-4, "{name}: logits differ by {d}");
+        worst = worst.max(d);
+    }
+    let seqs: Vec<&[u32]> = cases.iter().map(|c| c.ids.as_slice()).collect();
+    let batch = Batch::new(&seqs, 0, &Device::Cpu).expect("batch");
+    let got: Vec<Vec<f32>> = model
+        .forward(&batch, &ctx)
+        .expect("forward")
+        .to_vec2()
+        .expect("vec");
+    let mut worst_batch = 0f32;
+    for (row, want) in got
+        .iter()
+        .zip(r["padded_batch_logits"].as_array().expect("rows"))
+    {
+        let d = max_abs_diff(row, &f32s(want));
+        assert!(d < 1e-4, "{name}: padded batch logits differ by {d}");
+        worst_batch = worst_batch.max(d);
+    }
+    eprintln!("{name}: eval logits max abs diff {worst:.3e}, padded batch {worst_batch:.3e}");
+}
+
+fn train_step_parity(name: &str) {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = shared.join("parity").join(name);
+    let r = reference(&dir);
+    let cases = cases(&dir, &r);
+    let ts = &r["train_step"];
+    let idx: Vec<usize> = ts["case_indices"]
+        .as_array()
+        .expect("indices")
+        .iter()
+        .map(|x| x.as_u64().expect("index") as usize)
+        .collect();
+    let labels: Vec<u32> = ts["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .map(|x| x.as_u64().expect("label") as u32)
+        .collect();
+    let seqs: Vec<&[u32]> = idx.iter().map(|&i| cases[i].ids.as_slice()).collect();
+    let batch = Batch::new(&seqs, 0, &Device::Cpu).expect("batch");
+
+    let (config, weights) = load_classifier(&dir).expect("load");
+    let labels_txt = config.labels.clone();
+    let model = Trainable::new(config, labels_txt, &weights).expect("trainable");
+    let ctx = Ctx::train(0, false);
+    let (loss, grads) = model
+        .loss_and_grads(&batch, &labels, &ctx, 1.0)
+        .expect("backward");
+    let want_loss = ts["loss"].as_f64().expect("loss") as f32;
+    let dl = (loss - want_loss).abs();
+    assert!(dl < 1e-4, "{name}: loss {loss} vs {want_loss}");
+
+    let norms = ts["grad_l2_norm"].as_object().expect("norms");
+    assert_eq!(norms.len(), model.names().count(), "parameter count");
+    let mut worst_rel = 0f64;
+    let mut worst_abs = 0f64;
+    for (pname, want) in norms {
+        let want = want.as_f64().expect("norm");
+        let g = grads
+            .get(pname)
+            .unwrap_or_else(|| panic!("{name}: no gradient for {pname}"));
+        let got = g
+            .sqr()
+            .and_then(|x| x.sum_all())
+            .and_then(|x| x.to_scalar::<f32>())
+            .expect("norm")
+            .sqrt() as f64;
+        let diff = (got - want).abs();
+        // The reference is rounded to 7 decimals: allow that rounding on top of 1e-3 relative.
+        assert!(
+            diff <= 1e-3 * want.abs() + 5e-8,
+            "{name}: grad norm of {pname}: {got} vs {want}"
+        );
+        worst_abs = worst_abs.max(diff);
+        if want.abs() > 1e-4 {
+            worst_rel = worst_rel.max(diff / want.abs());
+        }
+    }
+
+    let hp = &ts["adamw"];
+    let betas = f32s(&hp["betas"]);
+    let params = AdamWParams {
+        lr: hp["lr"].as_f64().expect("lr"),
+        beta1: betas[0] as f64,
+        beta2: betas[1] as f64,
+        eps: hp["eps"].as_f64().expect("eps"),
+        weight_decay: hp["weight_decay"].as_f64().expect("wd"),
+    };
+    let mut opt = model.optimizer(params, |_| true).expect("optimizer");
+    opt.step(&grads).expect("step");
+    let (loss2, _) = model
+        .loss_and_grads(&batch, &labels, &ctx, 1.0)
+        .expect("second forward");
+    let want2 = ts["loss_after_one_step"].as_f64().expect("loss after") as f32;
+    let dl2 = (loss2 - want2).abs();
+    assert!(dl2 < 1e-4, "{name}: loss after one step {loss2} vs {want2}");
+    eprintln!(
+        "{name}: loss diff {dl:.3e}; grad norm max rel diff (norms > 1e-4) {worst_rel:.3e}, max abs {worst_abs:.3e}; loss after AdamW diff {dl2:.3e}"
+    );
+}
+
+fn every_parameter_learns(name: &str) {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = shared.join("parity").join(name);
+    let r = reference(&dir);
+    let cases = cases(&dir, &r);
+    let seqs: Vec<&[u32]> = cases[..4].iter().map(|c| c.ids.as_slice()).collect();
+    let batch = Batch::new(&seqs, 0, &Device::Cpu).expect("batch");
+    let (config, weights) = load_classifier(&dir).expect("load");
+    let labels_txt = config.labels.clone();
+    let model = Trainable::new(config, labels_txt, &weights).expect("trainable");
+    let ctx = Ctx::train(7, true);
+    let (_, grads) = model
+        .loss_and_grads(&batch, &[2, 1, 0, 0], &ctx, 1.0)
+        .expect("backward");
+    for pname in model.names() {
+        let g = grads
+            .get(pname)
+            .unwrap_or_else(|| panic!("{name}: no gradient for {pname}"));
+        let norm = g
+            .abs()
+            .and_then(|x| x.sum_all())
+            .and_then(|x| x.to_scalar::<f32>())
+            .expect("norm");
+        // A key bias shifts every score of a query row equally, so softmax cancels its
+        // gradient exactly (torch reports 0.0 too); it only needs to be present.
+        let key_bias = pname.ends_with("key.bias") || pname.ends_with("k_lin.bias");
+        assert!(key_bias || norm > 0.0, "{name}: zero gradient for {pname}");
+    }
+}
+
+#[test]
+fn distilbert_eval_matches_transformers() {
+    eval_parity("tiny-distilbert");
+}
+
+#[test]
+fn bert_eval_matches_transformers() {
+    eval_parity("tiny-bert");
+}
+
+#[test]
+fn distilbert_train_step_matches_torch() {
+    train_step_parity("tiny-distilbert");
+}
+
+#[test]
+fn bert_train_step_matches_torch() {
+    train_step_parity("tiny-bert");
+}
+
+#[test]
+fn distilbert_every_parameter_gets_a_gradient() {
+    every_parameter_learns("tiny-distilbert");
+}
+
+#[test]
+fn bert_every_parameter_gets_a_gradient() {
+    every_parameter_learns("tiny-bert");
+}
