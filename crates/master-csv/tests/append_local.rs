@@ -1,0 +1,161 @@
+//! Appends on the local-directory store: encoding, exactly-once, and the large-master path.
+
+use master_csv::encode::{decode_rows, encode_record, header};
+use master_csv::{append_rows, Row, COLUMNS, LARGE_OBJECT_BYTES};
+use store::cas::RetryPolicy;
+use store::{LocalStore, ObjectStore};
+
+const KEY: &str = "calltype/transcripts/date=2026-11-20/transcripts.csv";
+
+fn row(id: &str, transcript: &str) -> Row {
+    Row {
+        contact_id: id.into(),
+        contact_date: "2026-11-20".into(),
+        channel: "VOICE".into(),
+        redacted: true,
+        language: "en-US".into(),
+        version: "1.1.0".into(),
+        duration_ms: Some(1234),
+        turns: 3,
+        sentiment_customer: Some(-1.5),
+        sentiment_agent: None,
+        categories: "billing|escalation".into(),
+        summary: String::new(),
+        transcript: transcript.into(),
+        source_key: format!(
+            "Analysis/Voice/Redacted/2026/11/20/{id}_analysis_redacted_2026-11-20T10:00:00Z.json"
+        ),
+        instance_id: "inst".into(),
+        ingested_at: "2026-11-20T10:05:00Z".into(),
+    }
+}
+
+fn store() -> (tempfile::TempDir, LocalStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::new(dir.path()).unwrap();
+    (dir, s)
+}
+
+#[test]
+fn it_quotes_per_rfc4180_and_never_writes_cr_or_lf_inside_a_field() {
+    let rec = encode_record(["a,b", "say \"hi\"", "line1\r\nline2\nline3", "plain", "ünï"]);
+    assert_eq!(
+        String::from_utf8(rec).unwrap(),
+        "\"a,b\",\"say \"\"hi\"\"\",line1  line2 line3,plain,ünï\n"
+    );
+    let h = String::from_utf8(header()).unwrap();
+    assert_eq!(h.trim_end(), COLUMNS.join(","));
+    assert!(h.starts_with("contact_id,"));
+}
+
+#[tokio::test]
+async fn it_creates_the_master_with_one_header_and_appends_each_contact_once() {
+    let (_d, s) = store();
+    let p = RetryPolicy::default();
+    let o = append_rows(
+        &s,
+        KEY,
+        &[
+            row("c1", "AGENT: hello, \"quoted\"\nCUSTOMER: hi"),
+            row("c2", "x"),
+        ],
+        &p,
+    )
+    .await
+    .unwrap();
+    assert_eq!((o.appended, o.duplicates), (2, 0));
+    let o = append_rows(
+        &s,
+        KEY,
+        &[row("c2", "x"), row("c3", "y"), row("c3", "y")],
+        &p,
+    )
+    .await
+    .unwrap();
+    assert_eq!((o.appended, o.duplicates), (1, 2));
+    let body = s.get(KEY).await.unwrap().unwrap().body;
+    let text = String::from_utf8(body.clone()).unwrap();
+    assert_eq!(text.matches("contact_id,contact_date").count(), 1);
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "header + 3 rows, no embedded newlines"
+    );
+    let rows = decode_rows(&body).unwrap();
+    let ids: Vec<_> = rows.iter().map(|r| r.contact_id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert_eq!(rows[0].transcript, "AGENT: hello, \"quoted\" CUSTOMER: hi");
+    assert_eq!(rows[0].sentiment_customer, Some(-1.5));
+    assert_eq!(rows[0].sentiment_agent, None);
+}
+
+#[tokio::test]
+async fn it_keeps_raw_and_redacted_copies_of_one_contact_apart() {
+    let (_d, s) = store();
+    let mut raw = row("c1", "raw text");
+    raw.redacted = false;
+    let p = RetryPolicy::default();
+    append_rows(&s, KEY, &[row("c1", "x"), raw.clone()], &p)
+        .await
+        .unwrap();
+    let o = append_rows(&s, KEY, &[raw], &p).await.unwrap();
+    assert_eq!(o.appended, 0);
+    assert_eq!(
+        decode_rows(&s.get(KEY).await.unwrap().unwrap().body)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn it_appends_past_the_large_threshold_without_duplicates_even_with_a_stale_index() {
+    let (_d, s) = store();
+    let p = RetryPolicy::default();
+    let big = "word ".repeat(2_000); // ~10 KB per row
+    let rows: Vec<Row> = (0..600).map(|i| row(&format!("big-{i}"), &big)).collect();
+    let o = append_rows(&s, KEY, &rows, &p).await.unwrap();
+    assert!(o.master_bytes >= LARGE_OBJECT_BYTES, "{}", o.master_bytes);
+    // A later batch, partly redelivered, takes the large path.
+    let batch = vec![row("big-3", &big), row("new-1", "n1")];
+    let o = append_rows(&s, KEY, &batch, &p).await.unwrap();
+    assert_eq!((o.appended, o.duplicates), (1, 1));
+    // Simulate a crash after the master append and before the index write: drop the index.
+    s.delete(&master_csv::append::index_key(KEY)).await.unwrap();
+    let o = append_rows(&s, KEY, &[row("new-1", "n1"), row("new-2", "n2")], &p)
+        .await
+        .unwrap();
+    assert_eq!((o.appended, o.duplicates), (1, 1));
+    let all = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(all.len(), 602);
+    let mut ids: Vec<_> = all.iter().map(|r| r.contact_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 602);
+}
+
+#[tokio::test]
+async fn it_loses_and_duplicates_nothing_under_concurrent_appenders() {
+    let (_d, s) = store();
+    let p = RetryPolicy {
+        max_attempts: 200,
+        ..RetryPolicy::default()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (s, p) = (s.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            // Every contact is also sent by a second writer.
+            let rows = vec![
+                row(&format!("c{i}"), "t"),
+                row(&format!("c{}", (i + 1) % 50), "t"),
+            ];
+            append_rows(&s, KEY, &rows, &p).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(rows.len(), 50);
+}
