@@ -91,7 +91,7 @@ VERIFICATIONS = [
         ("C", "{Um,|Uh,|} {it's|} [PII]."),
         ("A", "And can you confirm your date of birth for me?"),
         ("C", "{It's|Yep,} [PII]."),
-        ("A", "{Thank you|Thanks for that}, I've {found|got} your account {here|up now}."),
+        ("A", "{Thank you|Thanks for that}, {I've found your account|I've got your account up} {here|now}."),
     ],
     [
         ("A", "I've just sent a one-time passcode to the mobile number {on file|we have for you}, can you read it back to me?"),
@@ -155,7 +155,7 @@ CLOSINGS = [
     [
         ("A", "Is there anything else I can help you with today?"),
         ("C", "{No, that's everything|No, that's it|That's all}{, thanks| thank you|}."),
-        ("A", "{You're welcome|No problem|My pleasure}. {Thanks for calling|Thank you for calling Brightwater}, have a {good|lovely|great} {day|evening|weekend}."),
+        ("A", "{Okay|Alright|No problem}. {Thanks for calling|Thank you for calling Brightwater}, have a {good|lovely|great} {day|evening|weekend}."),
         ("C", "{You too|Thanks, bye|Bye now|Cheers, bye}."),
     ],
     [
@@ -475,7 +475,7 @@ TYPES = {
              ("C", "{Perfect|Great}, {that works much better|that lines up with payday}.")],
             ["missed", ("A", "«I've refunded the late payment fee» and ‹set up a direct debit for the minimum payment› so {it won't happen again|you don't miss one again}."),
              ("C", "{Brilliant|Okay}, {thanks|thank you so much}.")],
-            ["hard", ("A", "{I'm not able to agree a reduced plan myself|That amount needs approval from our financial support team}, {so|} ‹I'm going to refer you to them and they'll call you within two working days›. {Nothing will be reported|No further action will be taken} in the meantime."),
+            ["hard", ("A", "{I'm not able to agree a reduced plan myself|That amount needs approval}, {so|} ‹I'm going to refer you to our financial support team and they'll call you within two working days›. {Nothing will be reported|No further action will be taken} in the meantime."),
              ("C", "{Okay|Fine}, {as long as nothing bad happens|thanks for explaining}.")],
         ],
         "followups": [
@@ -545,7 +545,7 @@ def tidy(text):
     text = re.sub(r"^[,\s]+", "", text)
     text = re.sub(r",\s*$", ".", text)
     text = re.sub(r"(?<!\.)\.\.(?!\.)", ".", text)
-    if text and text[-1] not in ".?!":
+    if text and text.rstrip("»›")[-1:] not in (".", "?", "!"):
         text += "."
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
@@ -593,6 +593,7 @@ def compose(rng, label):
     tags, problem_turns = split_tags(rng.choice(spec["problems"]))
     problem = block(rng, problem_turns, "problem")
     short = rng.random() < 0.12  # a quick call: straight to the point, no small talk
+    long = not short and rng.random() < 0.12  # a thorough agent and a chatty customer
     verification = block(rng, rng.choice(VERIFICATIONS), "verification") if rng.random() < (0.5 if short else 0.85) else []
     if rng.random() < 0.6:
         parts += problem
@@ -609,9 +610,10 @@ def compose(rng, label):
 
     # Details, in random order, with an optional hold somewhere among them.
     pool = fitting(spec["details"], tags)
-    details = rng.sample(pool, k=0 if short else rng.randint(0, min(5, len(pool))))
+    k = 0 if short else len(pool) if long else rng.randint(0, min(5, len(pool)))
+    details = rng.sample(pool, k=k)
     segments = [block(rng, d, "detail") for d in details]
-    if not short and rng.random() < 0.4:
+    if not short and rng.random() < (0.8 if long else 0.4):
         hold = [
             ("A", expand(rng, rng.choice(HOLD_OUT)[1]), "hold_out"),
             ("C", expand(rng, rng.choice(HOLD_OK)), "hold"),
@@ -636,12 +638,12 @@ def compose(rng, label):
         return parts
 
     pool = fitting(spec["followups"], tags)
-    followups = rng.sample(pool, k=min(len(pool), rng.choice([0, 0, 1, 1, 2])))
+    followups = rng.sample(pool, k=min(len(pool), 2 if long else rng.choice([0, 0, 1, 1, 2])))
     for f in followups:
         parts += block(rng, f, "followup")
-    if rng.random() < 0.25:
-        parts += block(rng, rng.choice(SECONDARY), "secondary")
-    if rng.random() < 0.85:
+    for secondary in rng.sample(SECONDARY, k=2 if long else int(rng.random() < 0.25)):
+        parts += block(rng, secondary, "secondary")
+    if long or rng.random() < 0.85:
         parts += block(rng, rng.choice(CLOSINGS), "closing")
     return parts
 
@@ -702,7 +704,7 @@ def build_document(rng, label, contact_id, instance_id, connect_at, frustrated):
     # Frustrated customers sometimes add a line of complaint after the problem statement.
     if frustrated and rng.random() < 0.5:
         idx = max(i for i, p in enumerate(parts) if p[2] == "problem") + 1
-        parts.insert(idx, ("C", expand(rng, "{Honestly, this is|This is} {really frustrating|ridiculous|not good enough}{, I've already called once about it| to be honest|}."), "problem"))
+        parts.insert(idx, ("C", expand(rng, "{Honestly, this is really frustrating|This is ridiculous|To be honest, this isn't good enough|This is really not on}{, I've already called once about it|, I shouldn't have to chase this|}."), "problem"))
         parts.insert(idx + 1, ("A", expand(rng, "{I completely understand|I'm sorry, I understand}{, let's get it sorted|, I'll do what I can|}."), "problem"))
     wpm = {"AGENT": rng.randint(140, 190), "CUSTOMER": rng.randint(115, 180)}
     turns, holds = [], []
