@@ -16,6 +16,8 @@ cd "$ROOT"
 TEMPLATE="${1:-infra/template.yaml}"
 VENV="${CALLTYPE_INFRA_VENV:-$ROOT/.venv-infra}"
 PYTHON="${PYTHON:-python3}"
+# Pinned so a new checkov or cfn-lint rule cannot turn CI red overnight; bump deliberately.
+TOOLS="${CALLTYPE_INFRA_TOOLS:-cfn-lint==1.58.0 aws-sam-cli==1.170.0 checkov==3.2.459}"
 
 export SAM_CLI_TELEMETRY=0
 export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
@@ -28,11 +30,15 @@ run() { printf '+ %s\n' "$*"; "$@"; }
 
 start=$(date +%s)
 
-if [[ ! -x "$VENV/bin/cfn-lint" || ! -x "$VENV/bin/sam" || ! -x "$VENV/bin/checkov" ]]; then
-  step "creating $VENV with cfn-lint, aws-sam-cli, checkov"
-  run "$PYTHON" -m venv "$VENV"
+stamp="$VENV/.calltype-tools"
+if [[ ! -x "$VENV/bin/cfn-lint" || ! -x "$VENV/bin/sam" || ! -x "$VENV/bin/checkov" \
+      || "$(cat "$stamp" 2>/dev/null)" != "$TOOLS" ]]; then
+  step "installing $TOOLS into $VENV"
+  [[ -x "$VENV/bin/pip" ]] || run "$PYTHON" -m venv "$VENV"
   run "$VENV/bin/pip" install --quiet --upgrade pip
-  run "$VENV/bin/pip" install --quiet cfn-lint aws-sam-cli checkov
+  # shellcheck disable=SC2086
+  run "$VENV/bin/pip" install --quiet $TOOLS
+  printf '%s' "$TOOLS" > "$stamp"
 fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
