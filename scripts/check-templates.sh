@@ -54,7 +54,9 @@ step "1/4 cfn-lint $TEMPLATE"
 run cfn-lint "$TEMPLATE" || failed+=("cfn-lint")
 
 step "2/4 SAM-translate $TEMPLATE, then cfn-lint the result"
-translated="$(mktemp -d)/template.translated.json"
+workdir="$(mktemp -d)"
+trap 'rm -rf "$workdir"' EXIT
+translated="$workdir/template.translated.json"
 if run python - "$TEMPLATE" "$translated" <<'PY'; then
 import json
 import sys
