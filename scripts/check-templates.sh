@@ -4,8 +4,8 @@
 #   2. cfn-lint on the template as SAM translates it (catches what 1 and 3 miss, e.g. the
 #      E3004 circular dependency an S3 notification plus a policy on the same bucket can make);
 #   3. sam validate --lint;
-#   4. checkov (CloudFormation framework): no failed check; skips live in the template's
-#      resource Metadata (checkov: skip:) with a written reason.
+#   4. checkov (CloudFormation framework) on the template and on its translation: no failed check;
+#      skips live in the template's resource Metadata (checkov: skip:) with a written reason.
 # Tools live in a venv at .venv-infra/ (created on first run; CALLTYPE_INFRA_VENV overrides).
 # No AWS account, credentials or network access to AWS is needed. Exits non-zero on any failure.
 # Usage: scripts/check-templates.sh [TEMPLATE]   (default infra/template.yaml)
@@ -97,10 +97,15 @@ run sam validate --lint --template "$TEMPLATE" --region us-east-1 || failed+=("s
 
 step "4/4 checkov (cloudformation)"
 run checkov --file "$TEMPLATE" --framework cloudformation --compact --quiet --skip-download || failed+=("checkov")
+# The translated form also shows the IAM roles, event source mappings and rules SAM generates.
+if [[ -s "$translated" ]]; then
+  run checkov --file "$translated" --framework cloudformation --compact --quiet --skip-download \
+    || failed+=("checkov (translated)")
+fi
 
 elapsed=$(( $(date +%s) - start ))
 if ((${#failed[@]})); then
   printf '\ncheck-templates: FAILED (%s) in %ss\n' "$(printf '%s; ' "${failed[@]}")" "$elapsed"
   exit 1
 fi
-printf '\ncheck-templates: all 4 checks passed in %ss\n' "$elapsed"
+printf '\ncheck-templates: all checks passed in %ss\n' "$elapsed"
