@@ -1,16 +1,36 @@
 //! The classifier: tokenizer, DistilBERT/BERT encoders and classification heads in candle,
 //! chunking of long calls, training, evaluation and Hugging Face layout I/O.
 //!
-//! Architecture invariant: no AWS, Lambda or object-store types here.
+//! Main types:
+//! - [`Classifier`]: a saved model directory → [`Prediction`]s for a batch of texts.
+//! - [`train`] with [`TrainConfig`]: fine-tunes a backbone, writes the best epoch in HF layout
+//!   with `training_log.json`; [`evaluate`] gives an [`EvalReport`].
+//! - [`encoder`]: our own BERT/DistilBERT encoders and heads with Hugging Face parameter names,
+//!   a train mode (dropout, layer norm and softmax from differentiable ops) and an eval mode
+//!   (fused kernels). [`tokenize`]: `tokenizer.json` with head+tail truncation and windows.
+//!
+//! Model directories are Hugging Face layout (`config.json` with `id2label`/`label2id`,
+//! `model.safetensors`, `tokenizer.json`), so what we train loads in `transformers` and the
+//! reverse; our inference settings live in an extra `calltype.json`.
+//!
+//! Architecture invariant: no AWS, Lambda, CLI or object-store types here; the crate reads and
+//! writes local directories only.
 
+mod classifier;
 pub mod config;
 pub mod encoder;
 mod error;
+mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod rng;
 pub mod tokenize;
+mod train;
 pub mod trainable;
 pub mod weights;
 
+pub use classifier::{Classifier, InferenceSettings, Prediction, SETTINGS_FILE};
 pub use error::ModelError;
+pub use metrics::{evaluate, report, ClassMetrics, EvalReport};
+pub use tokenize::LongText;
+pub use train::{train, DevStats, EpochLog, TrainConfig, TrainProgress, TrainReport, TRAINING_LOG};

@@ -1,0 +1,191 @@
+//! The inference API: a saved model directory → labels and probabilities for texts.
+
+use std::path::Path;
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::encoder::SequenceClassifier;
+use crate::nn::{Batch, Ctx, Weights};
+use crate::tokenize::{LongText, TextEncoder};
+use crate::weights::load_classifier;
+use crate::ModelError;
+
+/// File beside the HF files holding our inference settings (optional; defaults apply).
+pub const SETTINGS_FILE: &str = "calltype.json";
+
+/// How [`Classifier::predict`] turns texts into model inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InferenceSettings {
+    /// Token budget per sequence, `[CLS]` and `[SEP]` included.
+    pub max_tokens: usize,
+    /// What to do with texts over budget.
+    pub long_text: LongText,
+    /// Sequences per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for InferenceSettings {
+    fn default() -> Self {
+        Self {
+            max_tokens: 256,
+            long_text: LongText::default(),
+            batch_size: 32,
+        }
+    }
+}
+
+impl InferenceSettings {
+    /// Reads `dir/calltype.json`, or the defaults when it is absent.
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let path = dir.join(SETTINGS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| ModelError::Json { path, source: e })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(ModelError::io(path, e)),
+        }
+    }
+
+    /// Writes `dir/calltype.json`.
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let path = dir.join(SETTINGS_FILE);
+        let json = serde_json::to_string_pretty(self).expect("settings serialise");
+        std::fs::write(&path, json + "\n").map_err(|e| ModelError::io(path, e))
+    }
+}
+
+/// One text's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The most probable label.
+    pub label: String,
+    /// Its probability.
+    pub score: f32,
+    /// Probabilities of all labels, in [`Classifier::labels`] order.
+    pub scores: Vec<f32>,
+}
+
+/// An eval-mode sequence classifier with its tokenizer, labels and inference settings.
+pub struct Classifier {
+    model: SequenceClassifier,
+    encoder: TextEncoder,
+    labels: Vec<String>,
+    settings: InferenceSettings,
+}
+
+impl Classifier {
+    /// Loads a model directory in Hugging Face layout (`config.json` with `id2label`,
+    /// `model.safetensors`, `tokenizer.json`) plus optional `calltype.json`.
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let (config, weights) = load_classifier(dir)?;
+        let encoder = TextEncoder::load(dir)?;
+        let settings = InferenceSettings::load(dir)?;
+        Self::from_parts(&config, config.labels.clone(), &weights, encoder, settings)
+    }
+
+    /// Builds a classifier from weights already in memory.
+    pub fn from_parts(
+        config: &ModelConfig,
+        labels: Vec<String>,
+        weights: &Weights,
+        encoder: TextEncoder,
+        mut settings: InferenceSettings,
+    ) -> Result<Self, ModelError> {
+        let model = SequenceClassifier::load(weights, &config.encoder, labels.len())?;
+        settings.max_tokens = settings.max_tokens.clamp(3, config.encoder.max_positions);
+        settings.batch_size = settings.batch_size.max(1);
+        Ok(Self {
+            model,
+            encoder,
+            labels,
+            settings,
+        })
+    }
+
+    /// Labels in id order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The inference settings in use.
+    pub fn settings(&self) -> &InferenceSettings {
+        &self.settings
+    }
+
+    /// Replaces the inference settings (e.g. to compare long-text strategies).
+    pub fn set_settings(&mut self, settings: InferenceSettings) {
+        self.settings = settings;
+        self.settings.max_tokens = self.settings.max_tokens.max(3);
+        self.settings.batch_size = self.settings.batch_size.max(1);
+    }
+
+    /// Class probabilities per text, in label order. Sequences are grouped by length so that
+    /// padding is small; a text split into windows gets the mean of its windows' probabilities.
+    pub fn probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let s = self.settings;
+        let mut segments: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            for ids in self.encoder.encode(t, s.max_tokens, s.long_text)? {
+                segments.push((i, ids));
+            }
+        }
+        let mut order: Vec<usize> = (0..segments.len()).collect();
+        order.sort_by_key(|&j| segments[j].1.len());
+        let n = self.labels.len();
+        let mut sums = vec![vec![0f64; n]; texts.len()];
+        let mut counts = vec![0usize; texts.len()];
+        let ctx = Ctx::eval();
+        for chunk in order.chunks(s.batch_size) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(|&j| segments[j].1.as_slice()).collect();
+            let batch = Batch::new(&seqs, self.encoder.pad_id(), &Device::Cpu)?;
+            let probs: Vec<Vec<f32>> = self.model.probabilities(&batch, &ctx)?.to_vec2()?;
+            for (&j, p) in chunk.iter().zip(probs) {
+                let text = segments[j].0;
+                counts[text] += 1;
+                for (acc, x) in sums[text].iter_mut().zip(p) {
+                    *acc += x as f64;
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .zip(counts)
+            .map(|(s, c)| {
+                s.into_iter()
+                    .map(|x| (x / c.max(1) as f64) as f32)
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Best label, its probability and all probabilities for each text.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>, ModelError> {
+        Ok(self
+            .probabilities(texts)?
+            .into_iter()
+            .map(|scores| {
+                let best = argmax(&scores);
+                Prediction {
+                    label: self.labels[best].clone(),
+                    score: scores[best],
+                    scores,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Index of the largest value (the first on ties).
+pub(crate) fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}

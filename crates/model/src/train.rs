@@ -1,0 +1,395 @@
+//! Fine-tuning a backbone into a sequence classifier.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{Classifier, InferenceSettings};
+use crate::metrics::evaluate;
+use crate::nn::{Batch, Ctx};
+use crate::optim::{clip_grad_norm, decays, linear_schedule, AdamWParams};
+use crate::rng::Rng;
+use crate::tokenize::{LongText, TextEncoder};
+use crate::trainable::Trainable;
+use crate::weights::{load_backbone, save_classifier};
+use crate::ModelError;
+
+/// File beside the saved model with the configuration and per-epoch results.
+pub const TRAINING_LOG: &str = "training_log.json";
+
+/// Training settings. Defaults follow common BERT fine-tuning practice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay (not applied to biases and layer-norm weights).
+    pub weight_decay: f64,
+    /// Share of the optimiser steps spent warming up linearly from 0; then linear decay to 0.
+    pub warmup_ratio: f64,
+    /// Token budget per training example, `[CLS]`/`[SEP]` included (head+tail truncation).
+    pub max_tokens: usize,
+    /// Share of the content budget taken from the start of a long text.
+    pub head_fraction: f32,
+    /// Seed of head initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Global gradient-norm clip; `None` disables clipping.
+    pub grad_clip: Option<f64>,
+    /// Overrides every dropout probability of the backbone config when set.
+    pub dropout: Option<f32>,
+    /// Inference strategy for long texts saved with the model (and used for dev evaluation).
+    pub long_text: Option<LongText>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 16,
+            grad_accum: 1,
+            lr: 5e-5,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            max_tokens: 256,
+            head_fraction: 0.5,
+            seed: 42,
+            grad_clip: Some(1.0),
+            dropout: None,
+            long_text: None,
+        }
+    }
+}
+
+/// Dev-set results after an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevStats {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Macro-F1.
+    pub macro_f1: f64,
+}
+
+/// One epoch's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch (dropout on).
+    pub train_loss: f64,
+    /// Dev results, when a dev set was given.
+    pub dev: Option<DevStats>,
+    /// Wall-clock seconds of the epoch, evaluation included.
+    pub seconds: f64,
+    /// Whether this epoch's weights were written to the output directory.
+    pub saved: bool,
+}
+
+/// Progress events for a CLI progress bar.
+#[derive(Debug, Clone)]
+pub enum TrainProgress {
+    /// Training is about to start.
+    Started {
+        /// Training examples.
+        examples: usize,
+        /// Optimiser steps in total.
+        total_steps: usize,
+    },
+    /// An optimiser step finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Optimiser steps done so far.
+        step: usize,
+        /// Optimiser steps in total.
+        total_steps: usize,
+        /// Loss of the step's batch.
+        loss: f32,
+        /// Learning rate used.
+        lr: f64,
+    },
+    /// An epoch finished (dev evaluated, maybe saved).
+    Epoch(EpochLog),
+}
+
+/// The outcome of [`train`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Labels in id order.
+    pub labels: Vec<String>,
+    /// Per-epoch results.
+    pub epochs: Vec<EpochLog>,
+    /// The epoch whose weights are saved (lowest dev loss; the last one without dev data).
+    pub best_epoch: usize,
+    /// Where the model was written.
+    pub out_dir: PathBuf,
+    /// Total wall-clock seconds.
+    pub seconds: f64,
+}
+
+#[derive(Serialize)]
+struct LogFile<'a> {
+    backbone: String,
+    config: &'a TrainConfig,
+    labels: &'a [String],
+    train_examples: usize,
+    dev_examples: usize,
+    total_steps: usize,
+    best_epoch: usize,
+    epochs: &'a [EpochLog],
+}
+
+fn validate(cfg: &TrainConfig) -> Result<(), ModelError> {
+    let bad = |m: &str| Err(ModelError::TrainConfig(m.to_string()));
+    if cfg.epochs == 0 {
+        return bad("epochs must be at least 1");
+    }
+    if cfg.batch_size == 0 || cfg.grad_accum == 0 {
+        return bad("batch_size and grad_accum must be at least 1");
+    }
+    if !cfg.lr.is_finite()
+        || cfg.lr <= 0.0
+        || cfg.weight_decay < 0.0
+        || !(0.0..1.0).contains(&cfg.warmup_ratio)
+    {
+        return bad("lr must be > 0, weight_decay >= 0, warmup_ratio in [0, 1)");
+    }
+    if cfg.max_tokens < 3 {
+        return bad("max_tokens must be at least 3");
+    }
+    if let Some(p) = cfg.dropout {
+        if !(0.0..1.0).contains(&p) {
+            return bad("dropout must be in [0, 1)");
+        }
+    }
+    Ok(())
+}
+
+/// Fine-tunes the backbone in `backbone_dir` (HF layout; a bare encoder or a classifier whose
+/// head is replaced) on `(text, label)` pairs, evaluates on `dev` after every epoch and
+/// writes the epoch with the lowest dev loss to `out_dir` in HF layout, with
+/// `calltype.json` and `training_log.json`. Labels are the sorted distinct training labels.
+pub fn train(
+    backbone_dir: &Path,
+    train: &[(String, String)],
+    dev: &[(String, String)],
+    cfg: &TrainConfig,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<TrainReport, ModelError> {
+    validate(cfg)?;
+    let started = Instant::now();
+    if train.is_empty() {
+        return Err(ModelError::Data("no training examples".into()));
+    }
+    let labels: Vec<String> = train
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if labels.len() < 2 {
+        return Err(ModelError::Data(
+            "training data needs at least two labels".into(),
+        ));
+    }
+    if let Some((_, l)) = dev.iter().find(|(_, l)| !labels.contains(l)) {
+        return Err(ModelError::Data(format!(
+            "dev label {l:?} does not occur in the training data"
+        )));
+    }
+    let label_id: HashMap<&str, u32> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i as u32))
+        .collect();
+
+    let (base_config, weights) = load_backbone(backbone_dir, labels.len(), cfg.seed)?;
+    let mut config = base_config.clone();
+    if let Some(p) = cfg.dropout {
+        config.encoder.hidden_dropout = p;
+        config.encoder.attention_dropout = p;
+        config.encoder.classifier_dropout = p;
+    }
+    let max_tokens = cfg.max_tokens.min(config.encoder.max_positions);
+    let text_encoder = TextEncoder::load(backbone_dir)?;
+    let mut examples: Vec<(Vec<u32>, u32)> = Vec::with_capacity(train.len());
+    for (text, label) in train {
+        let ids = text_encoder.encode_head_tail(text, max_tokens, cfg.head_fraction)?;
+        examples.push((ids, label_id[label.as_str()]));
+    }
+    let settings = InferenceSettings {
+        max_tokens,
+        long_text: cfg.long_text.unwrap_or(LongText::HeadTail {
+            head_fraction: cfg.head_fraction,
+        }),
+        ..InferenceSettings::default()
+    };
+
+    let model = Trainable::new(config.clone(), labels.clone(), &weights)?;
+    drop(weights);
+    let mut opt = model.optimizer(
+        AdamWParams {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            ..AdamWParams::default()
+        },
+        decays,
+    )?;
+    let batches_per_epoch = examples.len().div_ceil(cfg.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(cfg.grad_accum);
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let warmup = (total_steps as f64 * cfg.warmup_ratio).ceil() as usize;
+    progress(TrainProgress::Started {
+        examples: examples.len(),
+        total_steps,
+    });
+
+    let mut rng = Rng::new(cfg.seed ^ 0x7261_696e);
+    let mut step = 0usize;
+    let mut epochs: Vec<EpochLog> = Vec::with_capacity(cfg.epochs);
+    let mut best: Option<(usize, f64)> = None;
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        let batches = epoch_batches(&examples, cfg.batch_size, &mut rng);
+        let ctx = Ctx::train(rng.next_u64(), true);
+        let (mut loss_sum, mut seen) = (0f64, 0usize);
+        for group in batches.chunks(cfg.grad_accum) {
+            let group_examples: usize = group.iter().map(Vec::len).sum();
+            let mut acc: HashMap<String, Tensor> = HashMap::new();
+            let mut group_loss = 0f64;
+            for idx in group {
+                let seqs: Vec<&[u32]> = idx.iter().map(|&i| examples[i].0.as_slice()).collect();
+                let targets: Vec<u32> = idx.iter().map(|&i| examples[i].1).collect();
+                let batch = Batch::new(&seqs, text_encoder.pad_id(), &Device::Cpu)?;
+                // Weight each micro-batch by its size so the step sees the group's mean loss.
+                let scale = idx.len() as f64 / group_examples as f64;
+                let (loss, grads) = model.loss_and_grads(&batch, &targets, &ctx, scale)?;
+                group_loss += loss as f64 * scale;
+                loss_sum += loss as f64 * idx.len() as f64;
+                seen += idx.len();
+                for (name, g) in grads {
+                    match acc.get_mut(&name) {
+                        Some(a) => *a = (&*a + &g)?,
+                        None => {
+                            acc.insert(name, g);
+                        }
+                    }
+                }
+            }
+            if let Some(max) = cfg.grad_clip {
+                clip_grad_norm(&mut acc, max)?;
+            }
+            let lr = linear_schedule(cfg.lr, step, warmup, total_steps);
+            opt.params.lr = lr;
+            opt.step(&acc)?;
+            step += 1;
+            progress(TrainProgress::Step {
+                epoch,
+                step,
+                total_steps,
+                loss: group_loss as f32,
+                lr,
+            });
+        }
+        let train_loss = loss_sum / seen.max(1) as f64;
+
+        let dev_stats = if dev.is_empty() {
+            None
+        } else {
+            let clf = Classifier::from_parts(
+                &config,
+                labels.clone(),
+                &model.weights()?,
+                text_encoder.clone(),
+                settings,
+            )?;
+            let r = evaluate(&clf, dev)?;
+            Some(DevStats {
+                loss: r.loss,
+                accuracy: r.accuracy,
+                macro_f1: r.macro_f1,
+            })
+        };
+        let score = dev_stats.as_ref().map_or(f64::NEG_INFINITY, |d| d.loss);
+        let improved = match best {
+            None => true,
+            Some((_, b)) => dev_stats.is_none() || score < b,
+        };
+        if improved {
+            best = Some((epoch, score));
+            save_classifier(
+                out_dir,
+                &base_config,
+                &labels,
+                &model.weights()?,
+                backbone_dir,
+            )?;
+            settings.save(out_dir)?;
+        }
+        let log = EpochLog {
+            epoch,
+            train_loss,
+            dev: dev_stats,
+            seconds: t0.elapsed().as_secs_f64(),
+            saved: improved,
+        };
+        epochs.push(log.clone());
+        progress(TrainProgress::Epoch(log));
+        write_log(
+            out_dir,
+            &LogFile {
+                backbone: backbone_dir.display().to_string(),
+                config: cfg,
+                labels: &labels,
+                train_examples: train.len(),
+                dev_examples: dev.len(),
+                total_steps,
+                best_epoch: best.map_or(0, |b| b.0),
+                epochs: &epochs,
+            },
+        )?;
+    }
+    Ok(TrainReport {
+        labels,
+        best_epoch: best.map_or(0, |b| b.0),
+        epochs,
+        out_dir: out_dir.to_path_buf(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Shuffles, then sorts by length within pools of 8 batches (less padding) and shuffles the
+/// batch order, all from `rng`.
+fn epoch_batches(
+    examples: &[(Vec<u32>, u32)],
+    batch_size: usize,
+    rng: &mut Rng,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    rng.shuffle(&mut order);
+    let mut batches = Vec::new();
+    for pool in order.chunks_mut(batch_size * 8) {
+        pool.sort_by_key(|&i| examples[i].0.len());
+        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
+}
+
+fn write_log(dir: &Path, log: &LogFile<'_>) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let path = dir.join(TRAINING_LOG);
+    let json = serde_json::to_string_pretty(log).expect("log serialises");
+    std::fs::write(&path, json + "\n").map_err(|e| ModelError::io(path, e))
+}
