@@ -1,3 +1,51 @@
 //! The `calltype` command line: parse, ingest, classify, train, eval, predict, serve, package.
-//! It wires the same libraries the Lambdas use; it holds no pipeline logic of its own.
-fn main() {}
+//!
+//! It wires the same libraries the Lambdas use and holds no pipeline logic of its own; this is
+//! the only crate (with the Lambdas' `main.rs`) that uses `anyhow`.
+
+mod cmd;
+mod target;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "calltype",
+    version,
+    about = "Label Amazon Connect calls with a call type"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what calltype extracts from one Contact Lens analysis file, as JSON.
+    Parse(cmd::parse::Args),
+    /// Ingest the analysis files in a store that are not ingested yet, as the Lambda would.
+    Ingest(cmd::ingest::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Parse(a) => cmd::parse::run(a),
+        Command::Ingest(a) => cmd::ingest::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("calltype: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Logs go to stderr, off unless `RUST_LOG` asks for them, so progress bars stay readable.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,51 @@
+//! `--store DIR|s3://BUCKET`: which object store a command works on.
+
+use anyhow::{bail, Result};
+use store::{LocalStore, S3Store};
+
+/// A parsed `--store` value.
+#[derive(Debug, Clone)]
+pub enum StoreArg {
+    Local(std::path::PathBuf),
+    S3 { bucket: String },
+}
+
+impl std::str::FromStr for StoreArg {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let bucket = rest.trim_end_matches('/');
+            if bucket.is_empty() || bucket.contains('/') {
+                bail!("--store s3://BUCKET takes a bucket name only, got {s:?}");
+            }
+            return Ok(StoreArg::S3 {
+                bucket: bucket.to_string(),
+            });
+        }
+        Ok(StoreArg::Local(s.into()))
+    }
+}
+
+/// Runs `f` with the store `arg` names. `endpoint_url` points the S3 client elsewhere
+/// (moto, LocalStack); otherwise the usual AWS configuration chain applies.
+pub async fn with_store<T>(
+    arg: &StoreArg,
+    endpoint_url: Option<&str>,
+    f: impl AsyncStoreFn<T>,
+) -> Result<T> {
+    match arg {
+        StoreArg::Local(dir) => f.call(LocalStore::new(dir)?).await,
+        StoreArg::S3 { bucket } => {
+            let client = store::s3_client(endpoint_url).await;
+            f.call(S3Store::new(client, bucket.clone())).await
+        }
+    }
+}
+
+/// A function generic over the store type (closures cannot be).
+pub trait AsyncStoreFn<T> {
+    fn call<S: store::ObjectStore + 'static>(
+        self,
+        store: S,
+    ) -> impl std::future::Future<Output = Result<T>>;
+}
