@@ -1,0 +1,38 @@
+//! The classify Lambda's library: partitions → watermark → classifier → labeled parts.
+//!
+//! What it owns:
+//! * [`Classifier`], the classifier port (a batch of texts → one [`Label`] each), with
+//!   [`ClassifyError`] telling transient failures (throttling, 5xx, timeouts) from permanent ones;
+//! * [`EndpointClassifier`], the adapter over a SageMaker real-time endpoint, and its
+//!   [`wire`] formats (Hugging Face inference-toolkit JSON and JSON Lines);
+//! * [`run`], the core: for each partition (contact date) of the look-back window, label the
+//!   master CSV's bytes past the partition's watermark and write them as an immutable part
+//!   `labeled/date=YYYY-MM-DD/part-<from>-<to>.csv` (columns [`LABELED_COLUMNS`]);
+//! * [`Config`], read from the environment at cold start.
+//!
+//! Exactly once: the range `[from, to)` is claimed in the watermark (compare-and-swap) before
+//! it is classified, the part's name is derived from that range and written with
+//! `If-None-Match: *`, and the watermark moves to `to` (compare-and-swap) only once the part
+//! exists. A rerun after a crash anywhere resumes the claimed range, finds its part if it was
+//! written and then only moves the watermark, so no row is lost or labeled twice; only complete
+//! records (up to the last `\n`) are ever claimed. See [`core`] for the steps.
+//!
+//! Architecture invariants: no Lambda types outside `main.rs`; I/O only through
+//! [`store::ObjectStore`] and [`Classifier`]; no dependency on the `model` crate (the
+//! in-process model adapter will live in the CLI, or be added here later). Transcript text is
+//! never logged.
+
+pub mod classifier;
+pub mod config;
+pub mod core;
+pub mod endpoint;
+pub mod wire;
+
+pub use crate::classifier::{Classifier, ClassifyError, Label};
+pub use crate::config::{Config, ConfigError, EndpointSettings, Mode, Settings};
+pub use crate::core::{
+    part_key, run, watermark_key, ByteRange, PartitionReport, RunReport, Watermark,
+    LABELED_COLUMNS, TRANSCRIPT_COLUMN,
+};
+pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
+pub use crate::wire::WireFormat;
