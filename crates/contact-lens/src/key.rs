@@ -129,10 +129,11 @@ pub fn parse_file_name(path: &str) -> Option<FileNameInfo> {
     let timestamp_date = ts
         .get(..10)
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-    // A timestamp is digits, separators and a zone; no further path or spaces.
+    // A timestamp is digits, separators and a zone; no further path or spaces. `%` lets a
+    // still-encoded notification key (`%3A`) through with the same result.
     if !ts
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_' | b'.' | b'+'))
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_' | b'.' | b'+' | b'%'))
     {
         return None;
     }
