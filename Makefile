@@ -7,6 +7,9 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help test test-deps backbone fmt lint build demo bench check-templates clean
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+CALLTYPE := $(TARGET_DIR)/debug/calltype
+BUCKET ?= local-bucket
 
 help:
 	@echo "make demo    run the pipeline locally on the embedded defaults (no AWS account)"
@@ -46,3 +49,16 @@ build:
 
 clean:
 	$(CARGO) clean
+
+## The pipeline on the embedded defaults: a directory as the bucket, no AWS account.
+demo:
+	$(CARGO) build --locked -p calltype
+	rm -rf $(BUCKET)
+	python3 samples/stage.py $(BUCKET)
+	$(CALLTYPE) ingest --store $(BUCKET)
+	@echo; echo "master CSVs (one per contact date):"
+	@python3 scripts/summarise-masters.py $(BUCKET)
+	@echo; echo "again: a second ingest adds nothing"; $(CALLTYPE) ingest --store $(BUCKET)
+
+bench:
+	scripts/bench/run.sh
