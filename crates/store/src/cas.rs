@@ -50,6 +50,11 @@ impl RetryPolicy {
 /// jittered backoff between attempts. After `policy.max_attempts` lost races it returns
 /// [`StoreError::Contended`]. `op` must re-read what it modifies on every call.
 ///
+/// A 412 does not always mean someone else won: when a write succeeded but its response was
+/// lost, the SDK's own retry of it answers 412 too. So `op` must check on re-read whether its
+/// change is already there (the pipeline's appends dedupe by row identity) rather than apply
+/// it blindly.
+///
 /// ```no_run
 /// # async fn demo(store: &impl store::ObjectStore) -> store::Result<()> {
 /// use store::{cas::{retry_cas, RetryPolicy}, Condition};

@@ -162,3 +162,36 @@ impl<S: ObjectStore> ObjectStore for CountingStore<S> {
         self.inner.append_large(key, etag, tail).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalStore;
+
+    #[tokio::test]
+    async fn it_counts_calls_and_body_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CountingStore::new(LocalStore::new(dir.path()).unwrap());
+        let etag = s
+            .put("k", b"hello".to_vec(), Condition::None)
+            .await
+            .unwrap();
+        s.append_large("k", &etag, b" world".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_range("k", 6, None).await.unwrap().unwrap().body,
+            b"world"
+        );
+        s.get("missing").await.unwrap();
+        s.list("").await.unwrap();
+        let st = s.clone().stats();
+        assert_eq!(
+            (st.puts, st.append_larges, st.get_ranges, st.gets, st.lists),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!((st.bytes_written, st.bytes_read, st.calls()), (11, 5, 5));
+        s.reset();
+        assert_eq!(s.stats(), StoreStats::default());
+    }
+}

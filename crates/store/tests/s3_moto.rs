@@ -175,6 +175,12 @@ async fn ranged_gets_including_past_the_end() {
         assert_eq!(o.size, 10, "range {start}..{end:?}");
         assert_eq!(o.etag, etag, "range {start}..{end:?}");
     }
+    let empty = s.put("e", Vec::new(), Condition::None).await.unwrap();
+    for (start, end) in [(0, None), (0, Some(1)), (3, None)] {
+        let o = s.get_range("e", start, end).await.unwrap().unwrap();
+        assert!(o.body.is_empty(), "empty object, range {start}..{end:?}");
+        assert_eq!((o.size, &o.etag), (0, &empty));
+    }
     assert!(s.get_range("nope", 0, None).await.unwrap().is_none());
     assert!(s.get_range("nope", 5, None).await.unwrap().is_none());
     assert!(s.get_range("nope", 5, Some(5)).await.unwrap().is_none());
