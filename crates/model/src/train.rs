@@ -46,7 +46,10 @@ pub struct TrainConfig {
     pub grad_clip: Option<f64>,
     /// Overrides every dropout probability of the backbone config when set.
     pub dropout: Option<f32>,
-    /// Inference strategy for long texts saved with the model (and used for dev evaluation).
+    /// Inference strategy for long texts saved with the model. `None`: after training, the
+    /// best model is evaluated on dev with head+tail and with overlapping windows (a quarter of
+    /// the budget shared) and the one with the lower dev loss is kept; head+tail when no dev
+    /// text is over budget. Dev evaluation during training uses head+tail in that case.
     pub long_text: Option<LongText>,
 }
 
@@ -133,6 +136,11 @@ pub struct TrainReport {
     pub best_epoch: usize,
     /// Where the model was written.
     pub out_dir: PathBuf,
+    /// Long-text strategy saved in `calltype.json`.
+    pub long_text: LongText,
+    /// Dev results of each strategy tried when choosing `long_text` (empty when not chosen
+    /// by validation).
+    pub long_text_trials: Vec<(LongText, DevStats)>,
     /// Total wall-clock seconds.
     pub seconds: f64,
 }
@@ -147,6 +155,8 @@ struct LogFile<'a> {
     total_steps: usize,
     best_epoch: usize,
     epochs: &'a [EpochLog],
+    long_text: Option<LongText>,
+    long_text_trials: &'a [(LongText, DevStats)],
 }
 
 fn validate(cfg: &TrainConfig) -> Result<(), ModelError> {
@@ -357,14 +367,77 @@ pub fn train(
                 total_steps,
                 best_epoch: best.map_or(0, |b| b.0),
                 epochs: &epochs,
+                long_text: None,
+                long_text_trials: &[],
             },
         )?;
     }
+
+    let budget = max_tokens - 2;
+    let mut trials = Vec::new();
+    let mut long_text = settings.long_text;
+    let any_long = cfg.long_text.is_none()
+        && dev.iter().any(|(t, _)| {
+            text_encoder
+                .content_ids(t)
+                .is_ok_and(|ids| ids.len() > budget)
+        });
+    if any_long {
+        let mut clf = Classifier::load(out_dir)?;
+        let candidates = [
+            settings.long_text,
+            LongText::Windows {
+                overlap: budget / 4,
+            },
+        ];
+        let mut best_loss = f64::INFINITY;
+        for cand in candidates {
+            clf.set_settings(InferenceSettings {
+                long_text: cand,
+                ..settings
+            });
+            let r = evaluate(&clf, dev)?;
+            if r.loss < best_loss {
+                best_loss = r.loss;
+                long_text = cand;
+            }
+            trials.push((
+                cand,
+                DevStats {
+                    loss: r.loss,
+                    accuracy: r.accuracy,
+                    macro_f1: r.macro_f1,
+                },
+            ));
+        }
+        InferenceSettings {
+            long_text,
+            ..settings
+        }
+        .save(out_dir)?;
+    }
+    write_log(
+        out_dir,
+        &LogFile {
+            backbone: backbone_dir.display().to_string(),
+            config: cfg,
+            labels: &labels,
+            train_examples: train.len(),
+            dev_examples: dev.len(),
+            total_steps,
+            best_epoch: best.map_or(0, |b| b.0),
+            epochs: &epochs,
+            long_text: Some(long_text),
+            long_text_trials: &trials,
+        },
+    )?;
     Ok(TrainReport {
         labels,
         best_epoch: best.map_or(0, |b| b.0),
         epochs,
         out_dir: out_dir.to_path_buf(),
+        long_text,
+        long_text_trials: trials,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -149,3 +149,59 @@ fn training_lowers_loss_and_the_saved_model_reloads() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn long_text_strategy_is_chosen_on_dev_and_saved() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let backbone = shared.join("parity/tiny-distilbert");
+    let (train_set, mut dev) = toy();
+    dev.push((
+        "hello and thanks for calling, ".repeat(10) + "i want to cancel my plan",
+        "cancel".to_string(),
+    ));
+    let out = tempfile::tempdir().expect("tempdir");
+    let cfg = TrainConfig {
+        epochs: 2,
+        ..config()
+    };
+    let report = train(&backbone, &train_set, &dev, &cfg, out.path(), &mut |_| {}).expect("train");
+    assert_eq!(report.long_text_trials.len(), 2);
+    let clf = Classifier::load(out.path()).expect("reload");
+    assert_eq!(clf.settings().long_text, report.long_text);
+    let names = safetensors_names(&out.path().join("model.safetensors"));
+    assert!(names.contains(&"pre_classifier.weight".to_string()));
+    assert!(names.contains(&"distilbert.transformer.layer.1.ffn.lin2.bias".to_string()));
+
+    // Windows give one probability vector per text, summing to one.
+    let mut clf = clf;
+    clf.set_settings(model::InferenceSettings {
+        max_tokens: 12,
+        long_text: model::LongText::Windows { overlap: 3 },
+        batch_size: 2,
+    });
+    let texts: Vec<&str> = dev.iter().map(|(t, _)| t.as_str()).collect();
+    let preds = clf.predict(&texts).expect("predict");
+    assert_eq!(preds.len(), texts.len());
+    for p in &preds {
+        let sum: f32 = p.scores.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5);
+        assert_eq!(p.score, p.scores.iter().cloned().fold(0.0, f32::max));
+    }
+    assert!(clf.predict(&[]).expect("empty").is_empty());
+}
+
+fn safetensors_names(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).expect("read");
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("header size")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header");
+    assert_eq!(header["__metadata__"]["format"], "pt");
+    header
+        .as_object()
+        .expect("object")
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
+}
