@@ -100,7 +100,8 @@ pub struct PartitionReport {
     pub rows_labeled: u64,
     /// Records not labeled on purpose: no transcript, or unreadable (too few columns).
     pub rows_skipped: u64,
-    /// Records read whose range could not be labeled in this run (they stay pending).
+    /// Records to label whose range could not be labeled in this run (they stay pending).
+    /// `rows_read = rows_labeled + rows_skipped + rows_failed` unless a part was recovered.
     pub rows_failed: u64,
     pub parts_written: u64,
     /// Parts found already written by an earlier, interrupted run (watermark moved only).
@@ -301,10 +302,17 @@ async fn partition<S: ObjectStore, C: Classifier>(
             let labels = match classify_all(classifier, cfg, &rows.rows).await {
                 Ok(l) => l,
                 Err(e) => {
-                    p.rows_failed += rows.read;
+                    p.rows_failed += rows.rows.len() as u64;
                     return Err(e);
                 }
             };
+            if rows.rows.is_empty() {
+                // Nothing to label (a bare header, or only skipped records): no part, and
+                // nothing that a rerun could label twice.
+                advance(store, cfg, &wm_key, claim.range).await?;
+                p.watermark_after = to;
+                continue;
+            }
             let body = encode_part(
                 &rows.rows,
                 &labels,
@@ -323,7 +331,7 @@ async fn partition<S: ObjectStore, C: Classifier>(
                     tracing::info!(date, from, to, part = %part, "part written by another run");
                 }
                 Err(e) => {
-                    p.rows_failed += rows.read;
+                    p.rows_failed += rows.rows.len() as u64;
                     return Err(e.into());
                 }
             }

@@ -230,11 +230,20 @@ fn map_sdk_error(
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let e = se.err();
-            let what = format!(
-                "{endpoint}: HTTP {status} {}: {}",
-                e.code().unwrap_or("?"),
-                e.message().unwrap_or("")
-            );
+            let what = match e {
+                // Its message quotes the container's answer, which may echo the input: keep
+                // only what helps find the cause.
+                InvokeEndpointError::ModelError(m) => format!(
+                    "{endpoint}: HTTP {status} ModelError: the model answered HTTP {} (log stream {})",
+                    m.original_status_code().unwrap_or_default(),
+                    m.log_stream_arn().unwrap_or("unknown")
+                ),
+                _ => format!(
+                    "{endpoint}: HTTP {status} {}: {}",
+                    e.code().unwrap_or("?"),
+                    e.message().unwrap_or("").chars().take(300).collect::<String>()
+                ),
+            };
             let transient = match e {
                 InvokeEndpointError::ServiceUnavailable(_)
                 | InvokeEndpointError::InternalFailure(_)

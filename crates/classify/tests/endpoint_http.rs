@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sagemakerruntime::config::retry::RetryConfig;
+use aws_sdk_sagemakerruntime::config::timeout::TimeoutConfig;
 use aws_sdk_sagemakerruntime::config::{BehaviorVersion, Credentials, Region};
 use chrono::NaiveDate;
 use classify::{
@@ -37,6 +38,8 @@ struct Fake {
     seen: Mutex<Vec<Seen>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Milliseconds to stall before answering, per request, first first.
+    stalls: Mutex<VecDeque<u64>>,
     /// Answer with one label too few (a broken model).
     short_answers: std::sync::atomic::AtomicBool,
 }
@@ -58,9 +61,14 @@ impl Fake {
                 429 => ("ThrottlingException", "Rate exceeded"),
                 400 => ("ValidationError", "Endpoint my-ep of account 1 not found."),
                 503 => ("ServiceUnavailable", "Service unavailable"),
+                424 => ("ModelError", ""),
                 _ => ("InternalFailure", "An internal failure occurred"),
             };
-            let body = format!(r#"{{"message":"{msg}"}}"#).into_bytes();
+            let body = if status == 424 {
+                br#"{"message":"Received server error (503) from primary with message \"secret call text\"","OriginalStatusCode":503,"OriginalMessage":"secret call text","LogStreamArn":"arn:aws:logs:us-east-1:1:log-group:/aws/sagemaker/Endpoints/my-ep"}"#.to_vec()
+            } else {
+                format!(r#"{{"message":"{msg}"}}"#).into_bytes()
+            };
             return (
                 status,
                 vec![
@@ -162,7 +170,8 @@ async fn connection(fake: Arc<Fake>, mut conn: TcpStream) {
 
         let now = fake.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         fake.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stall = fake.stalls.lock().unwrap().pop_front().unwrap_or(20);
+        tokio::time::sleep(Duration::from_millis(stall)).await;
         let (status, headers, body) = fake.answer(&req);
         fake.seen.lock().unwrap().push(Seen { status, ..req });
         fake.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -182,6 +191,11 @@ async fn connection(fake: Arc<Fake>, mut conn: TcpStream) {
 
 fn client(url: &str) -> aws_sdk_sagemakerruntime::Client {
     let conf = aws_sdk_sagemakerruntime::Config::builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(500))
+                .build(),
+        )
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
@@ -287,6 +301,15 @@ async fn it_gives_up_transient_after_max_attempts_and_at_once_on_permanent_error
         "a permanent error is not retried"
     );
 
+    // A model container answering 503 is retried; its message (which may quote the input)
+    // is not kept.
+    fake.faults.lock().unwrap().extend([424; 5]);
+    let err = c.classify(&texts(2)).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("ModelError"), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    assert_eq!(fake.seen.lock().unwrap().len(), 11);
+
     fake.short_answers.store(true, Ordering::SeqCst);
     let err = c.classify(&texts(2)).await.unwrap_err();
     assert!(matches!(err, ClassifyError::Permanent(_)), "{err}");
@@ -355,4 +378,18 @@ async fn the_core_labels_a_master_through_the_endpoint() {
             .map(|r| label_of(&r.transcript))
             .collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn a_timed_out_call_is_retried() {
+    let fake = Arc::new(Fake::default());
+    fake.stalls.lock().unwrap().push_back(3_000);
+    let url = serve(fake.clone()).await;
+    let mut o = options(WireFormat::Json);
+    o.max_in_flight = 1;
+    let c = EndpointClassifier::new(client(&url), o);
+    let input = texts(2);
+    let labels = c.classify(&input).await.unwrap();
+    assert_eq!(labels.len(), 2);
+    assert_eq!(labels[0].label, label_of(&input[0]));
 }

@@ -549,3 +549,24 @@ async fn overlapping_runs_label_every_row_once() {
         master_size(&s, TODAY).await
     );
 }
+
+#[tokio::test]
+async fn a_bare_header_or_skipped_rows_write_no_part_but_move_the_watermark() {
+    let (_d, s) = store();
+    let c = Keywords::default();
+    append_bytes(&s, TODAY, b"").await;
+    let r = run(&s, &c, &settings(), today()).await.unwrap();
+    assert_eq!((r.rows_read, r.parts_written), (0, 0));
+    assert_eq!(
+        watermark(&s, TODAY).await.unwrap().offset,
+        master_size(&s, TODAY).await
+    );
+    append(&s, TODAY, &[row(TODAY, "c1", " ")]).await;
+    let r = run(&s, &c, &settings(), today()).await.unwrap();
+    assert_eq!((r.rows_read, r.rows_skipped, r.parts_written), (1, 1, 0));
+    assert!(labeled(&s, TODAY).await.is_empty());
+    append(&s, TODAY, &[row(TODAY, "c2", "bill")]).await;
+    run(&s, &c, &settings(), today()).await.unwrap();
+    assert_labeled_once(&s, TODAY, &["c2"]).await;
+    assert_eq!(c.calls.load(Ordering::SeqCst), 1);
+}
