@@ -126,9 +126,7 @@ pub fn parse_file_name(path: &str) -> Option<FileNameInfo> {
     if !is_contact_id(contact_id) || !ts.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    let timestamp_date = ts
-        .get(..10)
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let timestamp_date = ts.get(..10).and_then(parse_ymd);
     // A timestamp is digits, separators and a zone; no further path or spaces. `%` lets a
     // still-encoded notification key (`%3A`) through with the same result.
     if !ts
@@ -154,6 +152,15 @@ pub fn decode_notification_key(raw: &str) -> String {
     percent_decode_str(&plus_as_space)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// `YYYY-MM-DD` (exactly; no strftime machinery, this runs once per parsed file).
+pub(crate) fn parse_ymd(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    folder_date(&s[..4], &s[5..7], &s[8..10])
 }
 
 fn folder_date(y: &str, m: &str, d: &str) -> Option<NaiveDate> {

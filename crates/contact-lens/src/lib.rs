@@ -62,6 +62,12 @@ impl Role {
 
     /// Maps a Contact Lens `ParticipantRole` (case-insensitive); unknown names are `Other`.
     pub fn from_participant_role(s: &str) -> Role {
+        match s {
+            "AGENT" => return Role::Agent,
+            "CUSTOMER" => return Role::Customer,
+            "SYSTEM" => return Role::System,
+            _ => {}
+        }
         let s = s.trim();
         if s.eq_ignore_ascii_case("AGENT") {
             Role::Agent
@@ -309,9 +315,7 @@ fn check_version(v: &str) -> Result<Option<Channel>, ParseError> {
         return Ok(None);
     }
     if let Some((prefix, rest)) = t.split_once('-') {
-        let dated = rest
-            .get(..10)
-            .is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+        let dated = rest.get(..10).is_some_and(|d| key::parse_ymd(d).is_some());
         if dated
             && !prefix.is_empty()
             && prefix.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
@@ -336,7 +340,7 @@ fn build(doc: RawDoc<'_>, key: Option<&str>, opts: ParseOptions) -> Result<Conta
             what: "an Amazon Transcribe Call Analytics output (JobName, no Version)".to_string(),
         });
     }
-    let items = doc.transcript.unwrap_or_default();
+    let items = doc.transcript.map(|t| t.0).unwrap_or_default();
     if let Some(status) = doc.job_status.as_deref() {
         if !status.trim().eq_ignore_ascii_case("COMPLETED") && items.is_empty() {
             return Err(ParseError::JobNotCompleted {
@@ -484,14 +488,23 @@ fn build(doc: RawDoc<'_>, key: Option<&str>, opts: ParseOptions) -> Result<Conta
     })
 }
 
-/// Participant id to role, from the `Participants` list.
-struct RoleMap<'p, 'a> {
-    participants: &'p [RawParticipant<'a>],
+/// Participant id to role, from the `Participants` list, resolved once per document.
+struct RoleMap<'a> {
+    /// `(ParticipantId, role)` in list order; ids trimmed.
+    entries: Vec<(&'a str, Role)>,
 }
 
-impl<'p, 'a> RoleMap<'p, 'a> {
-    fn new(participants: &'p [RawParticipant<'a>]) -> Self {
-        RoleMap { participants }
+impl<'a> RoleMap<'a> {
+    fn new(participants: &'a [RawParticipant<'_>]) -> Self {
+        let entries = participants
+            .iter()
+            .filter_map(|p| {
+                let id = p.participant_id.as_deref()?.trim();
+                let role = Role::from_participant_role(p.participant_role.as_deref()?);
+                Some((id, role))
+            })
+            .collect();
+        RoleMap { entries }
     }
 
     /// The role of a participant id (or of a key of a per-participant map).
@@ -501,14 +514,12 @@ impl<'p, 'a> RoleMap<'p, 'a> {
     /// 3. an ARN (`arn:...`) is the agent: the 2020 documentation says agent ids are ARNs;
     /// 4. otherwise `Other`.
     fn role_of(&self, id: &str) -> Role {
+        if let Some(&(_, role)) = self.entries.iter().find(|(k, _)| *k == id) {
+            return role;
+        }
         let id = id.trim();
-        if let Some(role) = self
-            .participants
-            .iter()
-            .find(|p| p.participant_id.as_deref().map(str::trim) == Some(id))
-            .and_then(|p| p.participant_role.as_deref())
-        {
-            return Role::from_participant_role(role);
+        if let Some(&(_, role)) = self.entries.iter().find(|(k, _)| *k == id) {
+            return role;
         }
         match Role::from_participant_role(id) {
             Role::Other if id.starts_with("arn:") => Role::Agent,
@@ -535,7 +546,7 @@ fn is_message(item: &RawItem<'_>) -> bool {
 }
 
 /// Voice turns ordered by `BeginOffsetMillis` (stable; file order kept if any offset is missing).
-fn voice_turns(items: &[RawItem<'_>], roles: &RoleMap<'_, '_>) -> Vec<Turn> {
+fn voice_turns(items: &[RawItem<'_>], roles: &RoleMap<'_>) -> Vec<Turn> {
     let mut turns = Vec::with_capacity(items.len());
     for item in items {
         if item.kind.is_some() && !is_message(item) {
@@ -566,7 +577,7 @@ fn voice_turns(items: &[RawItem<'_>], roles: &RoleMap<'_, '_>) -> Vec<Turn> {
 /// Chat MESSAGE items ordered by `AbsoluteTime`, and the (first, last) item time in epoch ms.
 fn chat_turns(
     items: &[RawItem<'_>],
-    roles: &RoleMap<'_, '_>,
+    roles: &RoleMap<'_>,
     opts: ParseOptions,
 ) -> (Vec<Turn>, Option<(i64, i64)>) {
     let times: Vec<Option<i64>> = items

@@ -36,7 +36,7 @@ pub(crate) struct RawDoc<'a> {
     #[serde(borrow)]
     pub conversation_characteristics: Option<RawCharacteristics<'a>>,
     #[serde(borrow)]
-    pub transcript: Option<Vec<RawItem<'a>>>,
+    pub transcript: Option<Items<'a>>,
 
     // Presence-only markers of other document kinds.
     pub event_type: Option<IgnoredAny>,
@@ -162,6 +162,29 @@ pub(crate) struct RawItem<'a> {
     pub kind: Option<Str<'a>>,
     #[serde(borrow, deserialize_with = "lstr")]
     pub absolute_time: Option<Str<'a>>,
+}
+
+/// The `Transcript` array, collected with a head start on capacity (JSON gives no length).
+pub(crate) struct Items<'a>(pub Vec<RawItem<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Items<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of transcript items")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).max(32));
+                while let Some(item) = seq.next_element()? {
+                    v.push(item);
+                }
+                Ok(Items(v))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 /// A string, or `None` for anything else (number, null, object, ...), which is skipped.
