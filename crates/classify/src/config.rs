@@ -22,6 +22,9 @@ pub struct Settings {
     pub max_part_bytes: u64,
     /// Compare-and-swap retries of the watermark.
     pub cas: RetryPolicy,
+    /// No new range is started after this instant (`main` sets it from the Lambda deadline);
+    /// what is left waits for the next run. `None`: no limit.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for Settings {
@@ -33,6 +36,7 @@ impl Default for Settings {
             chunk_texts: 256,
             max_part_bytes: 16 * 1024 * 1024,
             cas: RetryPolicy::default(),
+            deadline: None,
         }
     }
 }

@@ -111,6 +111,8 @@ pub struct PartitionReport {
     pub error: Option<String>,
     /// Whether that failure is worth retrying.
     pub transient: bool,
+    /// The run's deadline passed before this partition was done; the rest waits.
+    pub out_of_time: bool,
 }
 
 /// What a run did, in total and per partition.
@@ -276,6 +278,15 @@ async fn partition<S: ObjectStore, C: Classifier>(
     p.master_bytes = meta.size;
     let mut first = true;
     loop {
+        if cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            p.out_of_time = true;
+            tracing::info!(
+                date,
+                watermark = p.watermark_after,
+                "out of time; the rest waits for the next run"
+            );
+            return Ok(());
+        }
         let Some(claim) =
             next_claim(store, cfg, date, &master, &wm_key, meta.size, p, first).await?
         else {

@@ -570,3 +570,20 @@ async fn a_bare_header_or_skipped_rows_write_no_part_but_move_the_watermark() {
     assert_labeled_once(&s, TODAY, &["c2"]).await;
     assert_eq!(c.calls.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_passed_deadline_starts_nothing_and_the_next_run_catches_up() {
+    let (_d, s) = store();
+    let c = Keywords::default();
+    append(&s, TODAY, &[row(TODAY, "c1", "bill")]).await;
+    let late = Settings {
+        deadline: Some(std::time::Instant::now()),
+        ..settings()
+    };
+    let r = run(&s, &c, &late, today()).await.unwrap();
+    assert!(!r.failed());
+    assert_eq!(r.rows_read, 0);
+    assert!(r.partitions.iter().any(|p| p.out_of_time));
+    run(&s, &c, &settings(), today()).await.unwrap();
+    assert_labeled_once(&s, TODAY, &["c1"]).await;
+}
