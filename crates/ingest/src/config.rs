@@ -53,8 +53,11 @@ impl Default for Settings {
 /// The Lambda's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The data bucket (`CALLTYPE_BUCKET`, required).
+    /// The data bucket (`CALLTYPE_BUCKET`, required): events naming other buckets are ignored.
     pub bucket: String,
+    /// `CALLTYPE_LOCAL_DIR`: use this directory as the bucket instead of S3 (local runs with
+    /// `cargo lambda watch`; never set in AWS).
+    pub local_dir: Option<std::path::PathBuf>,
     pub settings: Settings,
 }
 
@@ -73,7 +76,8 @@ pub enum ConfigError {
 impl Config {
     /// Reads `CALLTYPE_BUCKET`, `CALLTYPE_PREFIX` (default `calltype/`), `CALLTYPE_COPY`
     /// (`redacted`|`raw`), `CALLTYPE_PARTICIPANTS` (`all`|`customer`|`agent`),
-    /// `CALLTYPE_MAX_FILE_BYTES` (default 20 MiB) and `CALLTYPE_CONCURRENCY` (default 8).
+    /// `CALLTYPE_MAX_FILE_BYTES` (default 20 MiB), `CALLTYPE_CONCURRENCY` (default 8) and
+    /// `CALLTYPE_LOCAL_DIR` (unset: S3).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -105,6 +109,9 @@ impl Config {
         }
         Ok(Config {
             bucket,
+            local_dir: get("CALLTYPE_LOCAL_DIR")
+                .filter(|d| !d.trim().is_empty())
+                .map(Into::into),
             settings: s,
         })
     }
