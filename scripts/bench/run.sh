@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make bench`: builds the release binaries, runs the three ingest benchmarks and writes
+# BENCHMARKS.md. Inputs are generated into a temporary directory from a real Contact Lens
+# file (BENCH_BASE); nothing is copied into the repository.
+#
+# Knobs (environment): BENCH_BASE (a Version 1.1.0 voice file), BENCH_SECONDS (time per file
+# and stage, default 2), BENCH_STARTS (Lambda starts, default 10), BENCH_STORE (moto|local),
+# BENCH_OUT (where BENCHMARKS.md goes, default the repository root), CARGO.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CARGO=${CARGO:-cargo}
+BASE=${BENCH_BASE:-/work/shared/fixtures/contact-lens/scv_voice_raw_v1.1.0_7c77422d_analysis_2022-06-22.json}
+SECONDS_PER=${BENCH_SECONDS:-2}
+STARTS=${BENCH_STARTS:-10}
+STORE=${BENCH_STORE:-moto}
+OUT=${BENCH_OUT:-BENCHMARKS.md}
+CMD=${BENCH_CMD:-make bench}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [[ $STORE == moto && -z ${MOTO_SERVER:-} && ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null; then
+  echo "== moto_server not found: make test-deps" >&2
+  make test-deps
+fi
+
+echo "== building (release): the ingest Lambda as shipped, then the bench binaries" >&2
+$CARGO build --release --locked -p ingest
+$CARGO build --release --locked -p bench --bins
+target=$($CARGO metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin=$target/release
+
+echo "== inputs from $BASE" >&2
+python3 scripts/bench/make_inputs.py "$BASE" "$work/inputs"
+mkdir -p "$work/csv"
+
+start=$(date +%s)
+echo "== 1. parse -> row -> CSV: Rust core" >&2
+"$bin/parse_bench" "$work/inputs/manifest.json" --seconds "$SECONDS_PER" --dump-dir "$work/csv" >"$work/rust.json"
+echo "== 1. parse -> row -> CSV: Python seed" >&2
+python3 scripts/bench/seed_handler.py "$work/inputs/manifest.json" --seconds "$SECONDS_PER" \
+  --dump-dir "$work/csv" >"$work/python.json"
+echo "== 2. ingest Lambda: start, one event, peak RSS ($STARTS starts)" >&2
+"$bin/lambda_bench" "$bin/ingest" "$work/inputs/voice_300k.json" --starts "$STARTS" >"$work/lambda.json"
+echo "== 3. bytes moved per append ($STORE)" >&2
+"$bin/append_bench" --store "$STORE" >"$work/append.json"
+end=$(date +%s)
+
+python3 scripts/bench/report.py "$work" --cmd "$CMD" --base "$BASE" \
+  --seconds "$((end - start))" --ingest "$bin/ingest" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "== wrote $OUT ($((end - start)) s of benchmarks)" >&2
