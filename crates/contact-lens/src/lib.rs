@@ -658,6 +658,41 @@ mod tests {
     }
 
     #[test]
+    fn transcript_normalises_hand_built_turns() {
+        let turn = |role, text: &str| Turn {
+            role,
+            begin_ms: None,
+            end_ms: None,
+            text: text.to_string(),
+        };
+        let c = Contact {
+            contact_id: "c".into(),
+            instance_id: None,
+            channel: Channel::Voice,
+            redacted: false,
+            language: None,
+            version: "1.1.0".into(),
+            contact_date: None,
+            duration_ms: None,
+            turns: vec![
+                turn(Role::Agent, " Hello,\r\n  how\tcan I help? "),
+                turn(Role::Customer, "\n\n"),
+                turn(Role::Customer, "My\u{2028}bill."),
+            ],
+            sentiment_customer: None,
+            sentiment_agent: None,
+            categories: vec![],
+            summary: None,
+        };
+        assert_eq!(
+            c.transcript(Participants::All),
+            "AGENT: Hello, how can I help? CUSTOMER: My bill."
+        );
+        assert_eq!(c.transcript(Participants::Customer), "My bill.");
+        assert_eq!(c.transcript(Participants::Agent), "Hello, how can I help?");
+    }
+
+    #[test]
     fn path_dates() {
         assert_eq!(
             date_in_path("s3://b/connect/x/CallRecordings/2019/07/22/d_20190322T23:23_UTC.wav"),
