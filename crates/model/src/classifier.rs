@@ -189,3 +189,25 @@ pub(crate) fn argmax(xs: &[f32]) -> usize {
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Classifier>();
+    }
+
+    #[test]
+    fn settings_default_when_fields_are_missing() {
+        let s: InferenceSettings = serde_json::from_str(r#"{"max_tokens": 128}"#).expect("json");
+        assert_eq!(s.max_tokens, 128);
+        assert_eq!(s.long_text, LongText::default());
+        let w: InferenceSettings =
+            serde_json::from_str(r#"{"long_text": {"kind": "windows", "overlap": 32}}"#)
+                .expect("json");
+        assert_eq!(w.long_text, LongText::Windows { overlap: 32 });
+    }
+}

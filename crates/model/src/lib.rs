@@ -16,6 +16,8 @@
 //! Architecture invariant: no AWS, Lambda, CLI or object-store types here; the crate reads and
 //! writes local directories only.
 
+#![warn(missing_docs)]
+
 mod classifier;
 pub mod config;
 pub mod encoder;
