@@ -4,6 +4,7 @@
 //! the only crate (with the Lambdas' `main.rs`) that uses `anyhow`.
 
 mod cmd;
+mod plot;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,14 @@ enum Command {
     Parse(cmd::parse::Args),
     /// Ingest the analysis files in a store that are not ingested yet, as the Lambda would.
     Ingest(cmd::ingest::Args),
+    /// Fine-tune a backbone into a call-type classifier (Hugging Face layout).
+    Train(cmd::train::Args),
+    /// Measure a trained model on labelled data: report.json, confusion matrix, curves.
+    Eval(cmd::eval::Args),
+    /// Label texts, a CSV or a directory of analysis files with a trained model (JSON lines).
+    Predict(cmd::predict::Args),
+    /// Pack a trained model into a SageMaker model.tar.gz (files at the archive root).
+    Package(cmd::package::Args),
 }
 
 fn main() {
@@ -33,6 +42,10 @@ fn main() {
     let result = match cli.command {
         Command::Parse(a) => cmd::parse::run(a),
         Command::Ingest(a) => cmd::ingest::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
+        Command::Package(a) => cmd::package::run(a),
     };
     if let Err(e) = result {
         eprintln!("calltype: {e:#}");

@@ -1,0 +1,268 @@
+//! `calltype eval --model DIR --data CSV|DIR --report DIR`: metrics of a trained model on
+//! labelled data, as `report.json`, `confusion.csv`, `predictions.csv` and PNG pictures.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use model::{Classifier, EvalReport, TRAINING_LOG};
+use serde_json::{json, Value};
+
+use super::data::{self, warn, Columns, Example};
+use crate::plot::{self, EpochPoint};
+
+/// Texts per call into the model (one progress-bar tick).
+const CHUNK: usize = 64;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A trained model directory (Hugging Face layout).
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled data: a CSV with text and label columns, or a directory of Contact Lens files.
+    #[arg(long)]
+    data: PathBuf,
+    /// With a directory: the `contact_id,label[,split]` CSV (default DIR/labels.csv).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// The text column of a CSV [default: transcript, else text].
+    #[arg(long)]
+    text_column: Option<String>,
+    /// The label column of a CSV or labels CSV [default: label, else category].
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Keep only the rows whose `split` column is this (e.g. test).
+    #[arg(long)]
+    split: Option<String>,
+    /// Directory for report.json, confusion.csv, predictions.csv and the PNGs.
+    #[arg(long)]
+    report: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let columns = Columns {
+        text: args.text_column.clone(),
+        label: args.label_column.clone(),
+    };
+    let examples = data::load_labelled(
+        &args.data,
+        args.labels.as_deref(),
+        &columns,
+        args.split.as_deref(),
+    )?;
+    let classifier = Classifier::load(&args.model)
+        .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+
+    // Labels the model does not know still count: they are misses it cannot avoid.
+    let mut labels: Vec<String> = classifier.labels().to_vec();
+    let unknown: BTreeSet<&str> = examples
+        .iter()
+        .map(|e| e.label.as_str())
+        .filter(|l| !labels.iter().any(|m| m == l))
+        .collect();
+    if !unknown.is_empty() {
+        let n = examples
+            .iter()
+            .filter(|e| unknown.contains(e.label.as_str()))
+            .count();
+        warn(format!(
+            "{n} example(s) have labels the model does not know ({}); they count as errors",
+            unknown.iter().copied().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let unknown: Vec<String> = unknown.into_iter().map(str::to_string).collect();
+    labels.extend(unknown.iter().cloned());
+
+    let probs = probabilities(&classifier, &examples)?;
+    let truth: Vec<usize> = examples
+        .iter()
+        .map(|e| {
+            labels
+                .iter()
+                .position(|l| *l == e.label)
+                .expect("label listed")
+        })
+        .collect();
+    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let p_true: Vec<f32> = probs
+        .iter()
+        .zip(&truth)
+        .map(|(p, &t)| p.get(t).copied().unwrap_or(0.0))
+        .collect();
+    let report = model::report(&labels, &truth, &pred, &p_true);
+
+    std::fs::create_dir_all(&args.report)
+        .with_context(|| format!("cannot create {}", args.report.display()))?;
+    let json = json!({
+        "model": args.model.display().to_string(),
+        "data": args.data.display().to_string(),
+        "split": args.split,
+        "examples": report.examples,
+        "accuracy": report.accuracy,
+        "macro_f1": report.macro_f1,
+        "loss": report.loss,
+        "labels": report.labels,
+        "unknown_labels": unknown,
+        "per_class": report.per_class,
+        "confusion": report.confusion,
+        "inference": classifier.settings(),
+    });
+    write(
+        &args.report.join("report.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
+    write_confusion_csv(&args.report.join("confusion.csv"), &report)?;
+    write_predictions_csv(
+        &args.report.join("predictions.csv"),
+        &examples,
+        &labels,
+        &pred,
+        &probs,
+    )?;
+    plot::confusion_png(
+        &args.report.join("confusion.png"),
+        &report.labels,
+        &report.confusion,
+    )?;
+    let log = args.model.join(TRAINING_LOG);
+    let curve = if log.is_file() {
+        let points = read_training_log(&log)?;
+        plot::training_curve_png(&args.report.join("training_curve.png"), &points)?;
+        true
+    } else {
+        false
+    };
+
+    println!(
+        "accuracy {:.4}, macro-F1 {:.4} on {} examples ({} labels)",
+        report.accuracy,
+        report.macro_f1,
+        report.examples,
+        report.labels.len()
+    );
+    let mut worst: Vec<&model::ClassMetrics> =
+        report.per_class.iter().filter(|c| c.support > 0).collect();
+    worst.sort_by(|a, b| a.f1.total_cmp(&b.f1).then(b.support.cmp(&a.support)));
+    let worst: Vec<String> = worst
+        .iter()
+        .take(3)
+        .filter(|c| c.f1 < 1.0)
+        .map(|c| {
+            format!(
+                "{} F1 {:.3} (precision {:.3}, recall {:.3}, {} examples)",
+                c.label, c.f1, c.precision, c.recall, c.support
+            )
+        })
+        .collect();
+    if !worst.is_empty() {
+        println!("worst classes: {}", worst.join("; "));
+    }
+    let pictures = if curve {
+        "confusion.png, training_curve.png"
+    } else {
+        "confusion.png"
+    };
+    println!(
+        "report written to {} (report.json, confusion.csv, predictions.csv, {pictures})",
+        args.report.display()
+    );
+    Ok(())
+}
+
+fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Probabilities over the model's labels, in chunks with a progress bar.
+fn probabilities(classifier: &Classifier, examples: &[Example]) -> Result<Vec<Vec<f32>>> {
+    let bar = ProgressBar::new(examples.len() as u64).with_style(
+        ProgressStyle::with_template("eval {bar:30} {pos}/{len} texts {per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(CHUNK) {
+        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+        out.extend(classifier.probabilities(&texts)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// `true_label` then one column per predicted label; one row per true label.
+fn write_confusion_csv(path: &Path, report: &EvalReport) -> Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut header = vec!["true_label".to_string()];
+    header.extend(report.labels.iter().cloned());
+    w.write_record(&header)?;
+    for (label, row) in report.labels.iter().zip(&report.confusion) {
+        let mut record = vec![label.clone()];
+        record.extend(row.iter().map(usize::to_string));
+        w.write_record(&record)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One row per example: contact id (when known), true label, predicted label and its score.
+fn write_predictions_csv(
+    path: &Path,
+    examples: &[Example],
+    labels: &[String],
+    pred: &[usize],
+    probs: &[Vec<f32>],
+) -> Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_record(["contact_id", "label", "predicted", "score", "correct"])?;
+    for ((e, &p), probs) in examples.iter().zip(pred).zip(probs) {
+        w.write_record([
+            e.id.as_deref().unwrap_or(""),
+            &e.label,
+            &labels[p],
+            &format!("{:.6}", probs[p]),
+            if e.label == labels[p] {
+                "true"
+            } else {
+                "false"
+            },
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The per-epoch results of a `training_log.json`.
+fn read_training_log(path: &Path) -> Result<Vec<EpochPoint>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let log: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+    let epochs = log
+        .get("epochs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let dev = |e: &Value, k: &str| e.get("dev").and_then(|d| d.get(k)).and_then(Value::as_f64);
+    Ok(epochs
+        .iter()
+        .filter_map(|e| {
+            Some(EpochPoint {
+                epoch: e.get("epoch")?.as_u64()? as usize,
+                train_loss: e.get("train_loss")?.as_f64()?,
+                dev_loss: dev(e, "loss"),
+                dev_accuracy: dev(e, "accuracy"),
+                dev_macro_f1: dev(e, "macro_f1"),
+            })
+        })
+        .collect())
+}

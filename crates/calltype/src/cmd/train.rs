@@ -1,0 +1,301 @@
+//! `calltype train --backbone DIR --data CSV|DIR --out DIR`: fine-tunes a backbone into a
+//! call-type classifier in Hugging Face layout.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use model::{DevStats, LongText, TrainConfig, TrainProgress};
+
+use super::data::{self, label_counts, warn, Columns, Example};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The backbone to fine-tune: a Hugging Face model directory (e.g. models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    backbone: PathBuf,
+    /// Training data: a CSV with text and label columns, or a directory of Contact Lens files.
+    #[arg(long)]
+    data: PathBuf,
+    /// With a directory: the `contact_id,label[,split]` CSV (default DIR/labels.csv).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// The text column of a CSV [default: transcript, else text].
+    #[arg(long)]
+    text_column: Option<String>,
+    /// The label column of a CSV or labels CSV [default: label, else category].
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Keep only the rows whose `split` column is this (e.g. train).
+    #[arg(long)]
+    split: Option<String>,
+    /// Dev data in the same forms; without it, a seeded stratified split of --data.
+    #[arg(long)]
+    dev: Option<PathBuf>,
+    /// With a --dev directory: its labels CSV.
+    #[arg(long)]
+    dev_labels: Option<PathBuf>,
+    /// Keep only the dev rows whose `split` column is this.
+    #[arg(long)]
+    dev_split: Option<String>,
+    /// Share of each label's examples held out for dev when --dev is not given (0: none).
+    #[arg(long, default_value_t = 0.1)]
+    dev_fraction: f64,
+    /// Labels with fewer examples than this are left out (and reported).
+    #[arg(long, default_value_t = 2)]
+    min_examples: usize,
+    /// Seed of the split, head initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Examples per micro-batch.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    /// Token budget per example, [CLS]/[SEP] included (head+tail truncation).
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// Micro-batches per optimiser step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    /// Where the model is written (Hugging Face layout plus training_log.json).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !(0.0..1.0).contains(&args.dev_fraction) {
+        bail!("--dev-fraction must be in [0, 1)");
+    }
+    let columns = Columns {
+        text: args.text_column.clone(),
+        label: args.label_column.clone(),
+    };
+    let pool = data::load_labelled(
+        &args.data,
+        args.labels.as_deref(),
+        &columns,
+        args.split.as_deref(),
+    )?;
+    let pool = drop_rare(pool, args.min_examples);
+    let (train, dev) = match &args.dev {
+        Some(dev) => {
+            let dev = data::load_labelled(
+                dev,
+                args.dev_labels.as_deref(),
+                &columns,
+                args.dev_split.as_deref(),
+            )?;
+            (pool, dev)
+        }
+        None => data::stratified_split(pool, args.dev_fraction, args.seed),
+    };
+    let known: BTreeSet<&str> = train.iter().map(|e| e.label.as_str()).collect();
+    let (dev, orphans): (Vec<Example>, Vec<Example>) = dev
+        .into_iter()
+        .partition(|e| known.contains(e.label.as_str()));
+    if !orphans.is_empty() {
+        let labels: BTreeSet<&str> = orphans.iter().map(|e| e.label.as_str()).collect();
+        warn(format!(
+            "{} dev example(s) left out: their label has no training example ({})",
+            orphans.len(),
+            labels.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if known.len() < 2 {
+        bail!(
+            "training needs at least two labels with {} or more examples; found {}",
+            args.min_examples,
+            known.len()
+        );
+    }
+    eprintln!(
+        "training on {} examples ({} labels), dev {} examples",
+        train.len(),
+        known.len(),
+        dev.len()
+    );
+
+    let cfg = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        grad_accum: args.grad_accum,
+        lr: args.lr,
+        max_tokens: args.max_tokens,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let pairs = |xs: &[Example]| -> Vec<(String, String)> {
+        xs.iter()
+            .map(|e| (e.text.clone(), e.label.clone()))
+            .collect()
+    };
+    let (train_pairs, dev_pairs) = (pairs(&train), pairs(&dev));
+    drop((train, dev));
+    std::fs::create_dir_all(&args.out)?;
+    let mut bar = Bar::new(&cfg);
+    let report = model::train(
+        &args.backbone,
+        &train_pairs,
+        &dev_pairs,
+        &cfg,
+        &args.out,
+        &mut |p| bar.update(p),
+    );
+    bar.finish();
+    let report = report?;
+
+    println!(
+        "trained {} epoch(s) in {:.1} s on {} examples, {} labels; dev {} examples",
+        report.epochs.len(),
+        report.seconds,
+        train_pairs.len(),
+        report.labels.len(),
+        dev_pairs.len()
+    );
+    let best = &report.epochs[report.best_epoch.max(1) - 1];
+    match &best.dev {
+        Some(d) => println!("best epoch {}: {}", report.best_epoch, dev_line(d)),
+        None => println!(
+            "no dev data: the last epoch ({}) is saved",
+            report.best_epoch
+        ),
+    }
+    let trials: Vec<String> = report
+        .long_text_trials
+        .iter()
+        .map(|(lt, d)| format!("{} dev loss {:.4}", long_text_name(lt), d.loss))
+        .collect();
+    if trials.is_empty() {
+        println!("long calls: {}", long_text_name(&report.long_text));
+    } else {
+        println!(
+            "long calls: {} (chosen on dev: {})",
+            long_text_name(&report.long_text),
+            trials.join(", ")
+        );
+    }
+    println!("model written to {}", report.out_dir.display());
+    Ok(())
+}
+
+/// Leaves out the labels with fewer than `min` examples, saying which.
+fn drop_rare(pool: Vec<Example>, min: usize) -> Vec<Example> {
+    let rare: Vec<(String, usize)> = label_counts(&pool)
+        .into_iter()
+        .filter(|(_, n)| *n < min)
+        .map(|(l, n)| (l.to_string(), n))
+        .collect();
+    if rare.is_empty() {
+        return pool;
+    }
+    let list: Vec<String> = rare.iter().map(|(l, n)| format!("{l:?} ({n})")).collect();
+    warn(format!(
+        "{} label(s) have fewer than {min} examples and were left out: {}",
+        rare.len(),
+        list.join(", ")
+    ));
+    let rare: BTreeSet<String> = rare.into_iter().map(|(l, _)| l).collect();
+    pool.into_iter()
+        .filter(|e| !rare.contains(&e.label))
+        .collect()
+}
+
+fn dev_line(d: &DevStats) -> String {
+    format!(
+        "dev loss {:.4}, accuracy {:.3}, macro-F1 {:.3}",
+        d.loss, d.accuracy, d.macro_f1
+    )
+}
+
+fn long_text_name(lt: &LongText) -> String {
+    match lt {
+        LongText::HeadTail { head_fraction } => format!("head+tail (head {head_fraction})"),
+        LongText::Windows { overlap } => format!("windows (overlap {overlap} tokens)"),
+    }
+}
+
+/// The progress bar: steps, a smoothed loss, examples per second; a line per epoch.
+struct Bar {
+    bar: ProgressBar,
+    epochs: usize,
+    examples_per_step: usize,
+    examples: usize,
+    steps_per_epoch: usize,
+    epoch_started: Instant,
+    loss: Option<f32>,
+}
+
+impl Bar {
+    fn new(cfg: &TrainConfig) -> Self {
+        let bar = ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("train {bar:30} {pos}/{len} steps {msg} eta {eta}")
+                .expect("valid template"),
+        );
+        Self {
+            bar,
+            epochs: cfg.epochs,
+            examples_per_step: cfg.batch_size * cfg.grad_accum,
+            examples: 0,
+            steps_per_epoch: 1,
+            epoch_started: Instant::now(),
+            loss: None,
+        }
+    }
+
+    fn update(&mut self, p: TrainProgress) {
+        match p {
+            TrainProgress::Started {
+                examples,
+                total_steps,
+            } => {
+                self.examples = examples;
+                self.steps_per_epoch = (total_steps / self.epochs.max(1)).max(1);
+                self.bar.set_length(total_steps as u64);
+                self.epoch_started = Instant::now();
+            }
+            TrainProgress::Step {
+                epoch, step, loss, ..
+            } => {
+                let smoothed = match self.loss {
+                    Some(l) => 0.9 * l + 0.1 * loss,
+                    None => loss,
+                };
+                self.loss = Some(smoothed);
+                let in_epoch = step - (epoch - 1) * self.steps_per_epoch;
+                let seen = (in_epoch * self.examples_per_step).min(self.examples);
+                let rate = seen as f64 / self.epoch_started.elapsed().as_secs_f64().max(1e-9);
+                self.bar.set_position(step as u64);
+                self.bar.set_message(format!(
+                    "epoch {epoch}/{} loss {smoothed:.4} {rate:.1} ex/s",
+                    self.epochs
+                ));
+            }
+            TrainProgress::Epoch(log) => {
+                let dev = log
+                    .dev
+                    .as_ref()
+                    .map(dev_line)
+                    .unwrap_or_else(|| "no dev".into());
+                let saved = if log.saved { ", saved" } else { "" };
+                self.bar.suspend(|| {
+                    eprintln!(
+                        "epoch {}/{}: train loss {:.4}, {dev} ({:.1} s{saved})",
+                        log.epoch, self.epochs, log.train_loss, log.seconds
+                    )
+                });
+                self.epoch_started = Instant::now();
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
