@@ -31,6 +31,27 @@ fn read_tensors(dir: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
     Ok(candle_core::safetensors::load(&path, &Device::Cpu)?)
 }
 
+/// Removes `name` from `tensors`, also trying it without the encoder `prefix` (a bare
+/// `BertModel` checkpoint) and with the legacy layer-norm names `gamma`/`beta`.
+fn take(tensors: &mut HashMap<String, Tensor>, name: &str, prefix: &str) -> Option<Tensor> {
+    let mut candidates = vec![name.to_string()];
+    if let Some(bare) = name.strip_prefix(prefix) {
+        candidates.push(bare.to_string());
+    }
+    if name.contains("LayerNorm.") || name.contains("layer_norm.") {
+        let legacy: Vec<String> = candidates
+            .iter()
+            .filter_map(|c| {
+                c.strip_suffix(".weight")
+                    .map(|b| format!("{b}.gamma"))
+                    .or_else(|| c.strip_suffix(".bias").map(|b| format!("{b}.beta")))
+            })
+            .collect();
+        candidates.extend(legacy);
+    }
+    candidates.iter().find_map(|c| tensors.remove(c))
+}
+
 fn check_shape(name: &str, t: &Tensor, shape: &[usize]) -> Result<(), ModelError> {
     if t.dims() != shape {
         return Err(ModelError::WeightShape {
@@ -52,14 +73,13 @@ pub fn load_classifier(dir: &Path) -> Result<(ModelConfig, Weights), ModelError>
         )));
     }
     let mut tensors = read_tensors(dir)?;
+    let prefix = format!("{}.", config.encoder.arch.prefix());
     let mut weights = Weights::new();
     for (name, shape) in parameter_shapes(&config.encoder, config.labels.len(), true) {
-        let t = tensors
-            .remove(&name)
-            .ok_or_else(|| ModelError::MissingWeight {
-                name: name.clone(),
-                path: dir.join("model.safetensors"),
-            })?;
+        let t = take(&mut tensors, &name, &prefix).ok_or_else(|| ModelError::MissingWeight {
+            name: name.clone(),
+            path: dir.join("model.safetensors"),
+        })?;
         check_shape(&name, &t, &shape)?;
         weights.insert(name, t.to_dtype(DTYPE)?);
     }
@@ -96,9 +116,7 @@ pub fn load_backbone(
         let found = if name.starts_with("classifier.") || name.starts_with("pre_classifier.") {
             None
         } else {
-            tensors
-                .remove(&name)
-                .or_else(|| tensors.remove(&name[prefix.len()..]))
+            take(&mut tensors, &name, &prefix)
         };
         let t = match found {
             Some(t) => {
