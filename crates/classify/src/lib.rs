@@ -15,7 +15,7 @@
 //! `If-None-Match: *`, and the watermark moves to `to` (compare-and-swap) only once the part
 //! exists. A rerun after a crash anywhere resumes the claimed range, finds its part if it was
 //! written and then only moves the watermark, so no row is lost or labeled twice; only complete
-//! records (up to the last `\n`) are ever claimed. See [`core`] for the steps.
+//! records (up to the last `\n`) are ever claimed. See [`pipeline`] for the steps.
 //!
 //! Architecture invariants: no Lambda types outside `main.rs`; I/O only through
 //! [`store::ObjectStore`] and [`Classifier`]; no dependency on the `model` crate (the
@@ -24,15 +24,15 @@
 
 pub mod classifier;
 pub mod config;
-pub mod core;
 pub mod endpoint;
+pub mod pipeline;
 pub mod wire;
 
 pub use crate::classifier::{Classifier, ClassifyError, Label};
 pub use crate::config::{Config, ConfigError, EndpointSettings, Mode, Settings};
-pub use crate::core::{
+pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
+pub use crate::pipeline::{
     part_key, run, watermark_key, ByteRange, PartitionReport, RunReport, Watermark,
     LABELED_COLUMNS, TRANSCRIPT_COLUMN,
 };
-pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
 pub use crate::wire::WireFormat;

@@ -1,4 +1,4 @@
-//! The classify core: partitions → watermark → classifier → labeled parts.
+//! The classify pipeline: partitions → watermark → classifier → labeled parts.
 //!
 //! Per partition (contact date) the state is one small JSON object, the watermark:
 //! `{"offset": N, "pending": {"from": A, "to": B} | null}`. `offset` is how many bytes of the
