@@ -75,6 +75,7 @@ pub struct Classifier {
     encoder: TextEncoder,
     labels: Vec<String>,
     settings: InferenceSettings,
+    max_positions: usize,
 }
 
 impl Classifier {
@@ -93,17 +94,18 @@ impl Classifier {
         labels: Vec<String>,
         weights: &Weights,
         encoder: TextEncoder,
-        mut settings: InferenceSettings,
+        settings: InferenceSettings,
     ) -> Result<Self, ModelError> {
         let model = SequenceClassifier::load(weights, &config.encoder, labels.len())?;
-        settings.max_tokens = settings.max_tokens.clamp(3, config.encoder.max_positions);
-        settings.batch_size = settings.batch_size.max(1);
-        Ok(Self {
+        let mut clf = Self {
             model,
             encoder,
             labels,
             settings,
-        })
+            max_positions: config.encoder.max_positions,
+        };
+        clf.set_settings(settings);
+        Ok(clf)
     }
 
     /// Labels in id order.
@@ -116,10 +118,11 @@ impl Classifier {
         &self.settings
     }
 
-    /// Replaces the inference settings (e.g. to compare long-text strategies).
+    /// Replaces the inference settings (e.g. to compare long-text strategies); `max_tokens`
+    /// is clamped to what the model's position table allows.
     pub fn set_settings(&mut self, settings: InferenceSettings) {
         self.settings = settings;
-        self.settings.max_tokens = self.settings.max_tokens.max(3);
+        self.settings.max_tokens = self.settings.max_tokens.clamp(3, self.max_positions);
         self.settings.batch_size = self.settings.batch_size.max(1);
     }
 
