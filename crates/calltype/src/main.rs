@@ -34,6 +34,8 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Pack a trained model into a SageMaker model.tar.gz (files at the archive root).
     Package(cmd::package::Args),
+    /// Serve a model over HTTP as a SageMaker inference container (GET /ping, POST /invocations).
+    Serve(cmd::serve::Args),
 }
 
 fn main() {
@@ -46,6 +48,7 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
         Command::Package(a) => cmd::package::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     if let Err(e) = result {
         eprintln!("calltype: {e:#}");

@@ -77,7 +77,7 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -86,10 +86,10 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// Accepting connections failed.
-    #[error("server: {0}")]
+    #[error("the server stopped")]
     Io(#[source] std::io::Error),
     /// The model directory could not be loaded.
-    #[error("cannot load the model from {dir}: {source}")]
+    #[error("cannot load the model from {dir}")]
     Load {
         /// The model directory.
         dir: PathBuf,

@@ -4,4 +4,5 @@ pub mod ingest;
 pub mod package;
 pub mod parse;
 pub mod predict;
+pub mod serve;
 pub mod train;
