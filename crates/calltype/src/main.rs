@@ -26,6 +26,8 @@ enum Command {
     Parse(cmd::parse::Args),
     /// Ingest the analysis files in a store that are not ingested yet, as the Lambda would.
     Ingest(cmd::ingest::Args),
+    /// Label the master-CSV rows not labeled yet, as the classify Lambda would.
+    Classify(cmd::classify::Args),
     /// Fine-tune a backbone into a call-type classifier (Hugging Face layout).
     Train(cmd::train::Args),
     /// Measure a trained model on labelled data: report.json, confusion matrix, curves.
@@ -44,6 +46,7 @@ fn main() {
     let result = match cli.command {
         Command::Parse(a) => cmd::parse::run(a),
         Command::Ingest(a) => cmd::ingest::run(a),
+        Command::Classify(a) => cmd::classify::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
