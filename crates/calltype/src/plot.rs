@@ -279,7 +279,7 @@ pub fn training_curve_png(path: &Path, epochs: &[EpochPoint]) -> Result<()> {
     if any {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::MiddleRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
