@@ -383,3 +383,25 @@ async fn it_refuses_a_body_over_the_limit_with_413() {
     assert_eq!(post_json(default, "/invocations", &huge).await.status, 413);
     assert_eq!(get(default, "/ping").await.status, 200);
 }
+
+#[tokio::test]
+async fn it_answers_concurrent_requests_each_with_its_own_labels() {
+    let Some((addr, direct)) = ready().await else {
+        return;
+    };
+    let want = direct.predict(&TEXTS).unwrap();
+    let calls = (0..16).map(|i| {
+        let text = TEXTS[i % TEXTS.len()];
+        tokio::spawn(async move {
+            let body = json!({ "inputs": [text, text] }).to_string();
+            (i, post_json(addr, "/invocations", &body).await)
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        let (i, reply) = call.await.unwrap();
+        assert_eq!(reply.status, 200);
+        let got = pairs(&reply.json());
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|(l, _)| l == &want[i % TEXTS.len()].label));
+    }
+}
