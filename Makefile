@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test test-deps lambda-deps invoke-ingest backbone fmt lint build demo bench check-templates clean
+.PHONY: help test test-deps lambda-deps invoke-ingest demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 CALLTYPE := $(TARGET_DIR)/debug/calltype
 BUCKET ?= local-bucket
@@ -59,14 +59,19 @@ clean:
 	$(CARGO) clean
 
 ## The pipeline on the embedded defaults: a directory as the bucket, no AWS account.
-demo:
+demo: demo-deps backbone
 	$(CARGO) build --locked -p calltype
-	rm -rf $(BUCKET)
-	python3 samples/stage.py $(BUCKET)
-	$(CALLTYPE) ingest --store $(BUCKET)
-	@echo; echo "master CSVs (one per contact date):"
-	@python3 scripts/summarise-masters.py $(BUCKET)
-	@echo; echo "again: a second ingest adds nothing"; $(CALLTYPE) ingest --store $(BUCKET)
+	BUCKET=$(BUCKET) CALLTYPE=$(CALLTYPE) PY=$(PY) scripts/demo.sh
+
+demo-deps: $(VENV)/.demo-ok
+
+$(VENV)/.demo-ok:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q 'duckdb==2.0.1'
+	touch $@
+
+demo-clean:
+	rm -rf $(BUCKET) $(BUCKET)-report models/demo-classifier
 
 bench:
 	scripts/bench/run.sh
