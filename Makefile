@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test test-deps lambda-deps invoke-ingest demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
+.PHONY: deploy help test test-deps lambda-deps invoke-ingest demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 CALLTYPE := $(TARGET_DIR)/debug/calltype
 BUCKET ?= local-bucket
@@ -52,8 +52,21 @@ lint:
 check-templates:
 	scripts/check-templates.sh
 
-build:
+## The two Lambdas for arm64 (target/lambda/{ingest,classify}/bootstrap), and the CLI.
+build: lambda-deps
+	rustup target add aarch64-unknown-linux-gnu
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CARGO) lambda build --release --arm64 --locked --bin ingest --bin classify
 	$(CARGO) build --release --locked -p calltype
+
+## SAM: build with cargo-lambda, then a guided deploy (needs AWS credentials).
+deploy: lambda-deps check-templates
+	cd infra && PATH=$(CURDIR)/$(VENV)/bin:$(CURDIR)/.venv-infra/bin:$$PATH sam build && \
+	  PATH=$(CURDIR)/.venv-infra/bin:$$PATH sam deploy --guided
+
+## A SageMaker model.tar.gz from a trained model directory: make package-model MODEL=DIR
+package-model:
+	@test -n "$(MODEL)" || { echo "usage: make package-model MODEL=DIR [OUT=model.tar.gz]"; exit 2; }
+	$(CARGO) run --locked -q -p calltype -- package --model $(MODEL) --out $(or $(OUT),model.tar.gz)
 
 clean:
 	$(CARGO) clean
