@@ -4,7 +4,7 @@
 # file (BENCH_BASE); nothing is copied into the repository.
 #
 # Knobs (environment): BENCH_BASE (a Version 1.1.0 voice file), BENCH_SECONDS (time per file
-# and stage, default 2), BENCH_STARTS (Lambda starts, default 10), BENCH_STORE (moto|local),
+# and stage, default 2), BENCH_ROUNDS (Rust/Python alternations, default 3), BENCH_STARTS (Lambda starts, default 10), BENCH_STORE (moto|local),
 # BENCH_OUT (where BENCHMARKS.md goes, default the repository root), CARGO.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,11 +36,15 @@ python3 scripts/bench/make_inputs.py "$BASE" "$work/inputs"
 mkdir -p "$work/csv"
 
 start=$(date +%s)
-echo "== 1. parse -> row -> CSV: Rust core" >&2
-"$bin/parse_bench" "$work/inputs/manifest.json" --seconds "$SECONDS_PER" --dump-dir "$work/csv" >"$work/rust.json"
-echo "== 1. parse -> row -> CSV: Python seed" >&2
-python3 scripts/bench/seed_handler.py "$work/inputs/manifest.json" --seconds "$SECONDS_PER" \
-  --dump-dir "$work/csv" >"$work/python.json"
+# Rust and Python alternate in rounds, so that load from other processes falls on both alike.
+ROUNDS=${BENCH_ROUNDS:-3}
+per_round=$(python3 -c "print($SECONDS_PER / $ROUNDS)")
+for r in $(seq 1 "$ROUNDS"); do
+  echo "== 1. parse -> row -> CSV, round $r/$ROUNDS: Rust core, then the Python seed" >&2
+  "$bin/parse_bench" "$work/inputs/manifest.json" --seconds "$per_round" --dump-dir "$work/csv" >"$work/rust_$r.json"
+  python3 scripts/bench/seed_handler.py "$work/inputs/manifest.json" --seconds "$per_round" \
+    --dump-dir "$work/csv" >"$work/python_$r.json"
+done
 echo "== 2. ingest Lambda: start, one event, peak RSS ($STARTS starts)" >&2
 "$bin/lambda_bench" "$bin/ingest" "$work/inputs/voice_300k.json" --starts "$STARTS" >"$work/lambda.json"
 echo "== 3. bytes moved per append ($STORE)" >&2

@@ -2,9 +2,11 @@
 //! transcript, CSV) to show what dominates.
 //!
 //! Usage: parse_bench MANIFEST_JSON [--seconds S] [--dump-dir DIR]
+//! (`S`: seconds per file and stage, spread over interleaved rounds.)
 //! Prints one JSON object. With `--dump-dir`, writes each file's CSV record there as
 //! `<name>.csv` so the run script can check it against the Python seed's.
 
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,9 +15,14 @@ use bench::{median, time_loop, Manifest};
 use contact_lens::Participants;
 use master_csv::encode::encode_rows;
 use master_csv::Row;
+use serde::de::IgnoredAny;
 use serde_json::json;
 
 const NOW: &str = "2026-01-01T00:00:00Z";
+const ROUNDS: u32 = 5;
+
+/// One timed stage of the pipeline.
+type Stage<'a> = Box<dyn FnMut() + 'a>;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -44,42 +51,77 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(dir.join(format!("{}.csv", f.name)), &csv)?;
         }
 
-        let full = time_loop(budget, 20, || {
-            let c = contact_lens::parse(&body, Some(key)).expect("parses");
-            let r = Row::from_contact(&c, key, Participants::All, NOW).expect("row");
-            encode_rows(&[r])
-        });
-        let parse = time_loop(budget / 2, 20, || contact_lens::parse(&body, Some(key)));
-        let skim = time_loop(budget / 2, 20, || {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&body).expect("JSON")
-        });
-        let value = time_loop(budget / 2, 20, || {
-            serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")
-        });
-        let row_t = time_loop(budget / 2, 20, || {
-            Row::from_contact(&contact, key, Participants::All, NOW)
-        });
-        let transcript = time_loop(budget / 2, 20, || contact.transcript(Participants::All));
-        let encode = time_loop(budget / 2, 20, || encode_rows(std::slice::from_ref(&row)));
-
+        // Stages are timed in interleaved rounds so that load from other processes (this
+        // machine is shared) falls on all of them alike.
+        let mut stages: Vec<(&str, Stage<'_>)> = vec![
+            (
+                "full",
+                Box::new(|| {
+                    let c = contact_lens::parse(&body, Some(key)).expect("parses");
+                    let r = Row::from_contact(&c, key, Participants::All, NOW).expect("row");
+                    black_box(encode_rows(&[r]));
+                }),
+            ),
+            (
+                "parse",
+                Box::new(|| {
+                    black_box(contact_lens::parse(&body, Some(key)).expect("parses"));
+                }),
+            ),
+            (
+                "json_skim",
+                Box::new(|| {
+                    black_box(serde_json::from_slice::<IgnoredAny>(&body).expect("JSON"));
+                }),
+            ),
+            (
+                "json_value",
+                Box::new(|| {
+                    black_box(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"));
+                }),
+            ),
+            (
+                "row",
+                Box::new(|| {
+                    black_box(
+                        Row::from_contact(&contact, key, Participants::All, NOW).expect("row"),
+                    );
+                }),
+            ),
+            (
+                "transcript",
+                Box::new(|| {
+                    black_box(contact.transcript(Participants::All));
+                }),
+            ),
+            (
+                "encode",
+                Box::new(|| {
+                    black_box(encode_rows(std::slice::from_ref(&row)));
+                }),
+            ),
+        ];
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
+        for _ in 0..ROUNDS {
+            for (i, (_, f)) in stages.iter_mut().enumerate() {
+                samples[i].extend(time_loop(budget / ROUNDS, 5, f));
+            }
+        }
         let bytes = body.len() as f64;
         let stage = |t: &[f64]| {
             let m = median(t);
             json!({ "median_s": m, "mb_per_s": bytes / m / 1e6, "iters": t.len() })
         };
-        files.push(json!({
+        let mut entry = json!({
             "name": f.name,
             "bytes": body.len(),
             "turns": contact.turns.len(),
             "csv_bytes": csv.len(),
-            "full": stage(&full),
-            "parse": stage(&parse),
-            "json_skim": stage(&skim),
-            "json_value": stage(&value),
-            "row": stage(&row_t),
-            "transcript": stage(&transcript),
-            "encode": stage(&encode),
-        }));
+        });
+        for ((name, _), t) in stages.iter().zip(&samples) {
+            entry[*name] = stage(t);
+        }
+        files.push(entry);
     }
     println!("{}", json!({ "files": files }));
     Ok(())
