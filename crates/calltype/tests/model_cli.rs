@@ -537,3 +537,46 @@ fn a_directory_without_labels_is_refused_with_a_hint() {
     assert!(stderr.starts_with("calltype: "), "{stderr}");
     assert!(stderr.contains("--labels"), "{stderr}");
 }
+
+#[test]
+fn a_dev_label_without_training_examples_is_reported_and_left_out() {
+    let Some(backbone) = tiny_bert() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let train = dir.path().join("train.csv");
+    let dev = dir.path().join("dev.csv");
+    let rows = toy_rows();
+    write_csv(
+        &train,
+        &rows
+            .iter()
+            .filter(|r| r.2 != "billing")
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    write_csv(&dev, &rows[..8]);
+    let out = dir.path().join("model");
+    let (stdout, stderr) = ok(&[
+        "train",
+        "--backbone",
+        s(&backbone),
+        "--data",
+        s(&train),
+        "--dev",
+        s(&dev),
+        "--epochs",
+        "1",
+        "--max-tokens",
+        "32",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        stderr.contains("6 dev example(s) left out") && stderr.contains("billing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("training on 18 examples (3 labels), dev 2 examples"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("best epoch 1: dev loss"), "{stdout}");
+}
