@@ -30,7 +30,7 @@ if [ -f "$MODEL/config.json" ]; then
   echo "  $MODEL exists: reusing it (make demo-clean to train again)"
 else
   "$CALLTYPE" train --backbone models/all-MiniLM-L6-v2 --data samples/calls \
-    --labels samples/labels.csv --split train --epochs 6 --lr 1e-4 --max-tokens 256 --out "$MODEL"
+    --labels samples/labels.csv --split train --epochs 5 --batch-size 8 --lr 2e-4 --max-tokens 256 --out "$MODEL"
 fi
 
 step "4. classify every call (calltype classify --store $BUCKET --model $MODEL)"

@@ -241,36 +241,52 @@ async fn it_recovers_from_a_crash_between_any_two_s3_calls() {
     }
 }
 
-/// The same, on a master past 5 MiB, where appends copy the object server-side.
+/// The same, on a master past 5 MiB, where appends copy the object server-side: a crash at
+/// every store call of a steady-state append (markers and checkpoint in place), reply lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_recovers_from_a_crash_at_any_step_of_a_large_append() {
     let server = MotoServer::shared();
     let policy = RetryPolicy::default();
-    let big = "word ".repeat(2_000);
-    let base: Vec<Row> = (0..560)
+    // 110 rows of ~50 kB: past 5 MiB with few markers to write.
+    let big = "word ".repeat(10_000);
+    let base: Vec<Row> = (0..110)
         .map(|i| test_row(&format!("old-{i}"), &big))
         .collect();
+    let warm: Vec<Row> = vec![test_row("warm", "w")];
     let batch: Vec<Row> = (0..5)
         .map(|i| test_row(&format!("new-{i}"), "fresh"))
         .collect();
+    let seeded = |name: &'static str| {
+        let (base, warm, policy) = (base.clone(), warm.clone(), policy.clone());
+        async move {
+            let store = server.fresh_bucket(name).await;
+            append_rows(&store, MASTER, &base, &policy).await.unwrap();
+            // The first large append marks the existing rows; later ones are the steady state.
+            append_rows(&store, MASTER, &warm, &policy).await.unwrap();
+            store
+        }
+    };
 
-    let probe = server.fresh_bucket("large-probe").await;
-    append_rows(&probe, MASTER, &base, &policy).await.unwrap();
+    let probe = seeded("large-probe").await;
     let counting = CountingStore::new(probe.clone());
     append_rows(&counting, MASTER, &batch, &policy)
         .await
         .unwrap();
     let total = counting.stats().calls();
+    assert!(total >= 6, "a large append makes {total} calls");
 
     for n in 1..=total {
-        let store = server.fresh_bucket("large-crash").await;
-        append_rows(&store, MASTER, &base, &policy).await.unwrap();
+        let store = seeded("large-crash").await;
         let crashing = CrashAfter::new(store.clone(), n).losing_reply();
         let _ = append_rows(&crashing, MASTER, &batch, &policy).await;
         let o = append_rows(&store, MASTER, &batch, &policy).await.unwrap();
         assert_eq!(o.appended + o.duplicates, batch.len());
         let seen = census(&store).await;
-        assert_eq!(seen.len(), base.len() + batch.len(), "crash at call {n}");
+        assert_eq!(
+            seen.len(),
+            base.len() + 1 + batch.len(),
+            "crash at call {n}"
+        );
         assert!(
             seen.values().all(|c| *c == 1),
             "crash at call {n} doubled a row"
@@ -295,7 +311,7 @@ async fn it_moves_o_batch_bytes_when_appending_to_a_master_past_5_mib() {
         .collect();
     let batch_bytes = master_csv::encode::encode_rows(&batch).len() as u64;
     let counting = CountingStore::new(store.clone());
-    // Twice: the first append also builds the index; the second shows the steady state.
+    // Twice: the first large append also marks the existing rows; the second is the steady state.
     append_rows(&counting, MASTER, &batch[..5], &policy)
         .await
         .unwrap();

@@ -10,26 +10,33 @@
 //!   (created with `If-None-Match: *`).
 //! * **Large masters** are never downloaded. The existing object becomes part 1 of a
 //!   multipart upload ([`ObjectStore::append_large`]) and only the new rows travel. To filter
-//!   the batch without reading the master, a sidecar *index* (`…/transcripts.ids`) lists the
-//!   identities in the first `length` bytes of the master. The index is only a cache: before
-//!   filtering, the bytes of the master past `length` are read with one ranged GET and their
-//!   identities added, so an index left behind by a crash (master appended, index not yet
-//!   written) is rolled forward, never trusted blindly. The index is written after the
-//!   master, conditionally; losing that race costs a slightly longer ranged read next time.
+//!   the batch without reading the master, each contact in it has a tiny *marker* object under
+//!   the partition's state prefix ([`state_prefix`]), and a *checkpoint* records the length of
+//!   the master whose rows all have markers. An append reads the checkpoint, reads the master's
+//!   bytes past it with one ranged GET (normally none), asks for the batch's markers (HEAD),
+//!   appends the rows that are in neither, then writes markers for the rows it appended or found
+//!   past the checkpoint, and only then moves the checkpoint. Bytes moved per append are the
+//!   batch plus the unmarked tail: O(batch), not O(file). The first large append of a partition
+//!   reads the master once and writes a marker per existing row.
 //!
 //! Crash safety follows: a crash before the master's CAS changes nothing; a crash after it
-//! leaves rows that every later append sees (in the body or in the tail past the index), so
-//! a redelivered event finds its contact present and appends nothing. A row is in the master
-//! exactly when the master's CAS succeeded, and a CAS only succeeds on the version whose
-//! identities were checked.
+//! leaves rows that are past the checkpoint, so every later append reads them and finds their
+//! contacts present (and writes their markers); markers exist only for rows already in the
+//! master, and the checkpoint only covers rows whose markers exist. A redelivered event thus
+//! finds its contact present and appends nothing, and a CAS only succeeds on the version whose
+//! tail was checked.
 
 use std::collections::HashSet;
 
+use futures::future::try_join_all;
 use store::cas::{retry_cas, RetryPolicy};
 use store::{Condition, ObjectStore, StoreError};
 
 use crate::encode::{encode_rows, header, identities};
 use crate::row::{Identity, Row};
+
+/// Marker requests in flight at once.
+const MARKER_CONCURRENCY: usize = 16;
 
 /// Masters at least this large are appended by server-side copy (S3's minimum part size).
 pub const LARGE_OBJECT_BYTES: u64 = 5 * 1024 * 1024;
@@ -59,14 +66,6 @@ impl AppendError {
     /// True when retrying the same append later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, AppendError::Store(e) if e.is_retryable())
-    }
-}
-
-/// The sidecar index key of a master object.
-pub fn index_key(master_key: &str) -> String {
-    match master_key.strip_suffix(".csv") {
-        Some(stem) => format!("{stem}.ids"),
-        None => format!("{master_key}.ids"),
     }
 }
 
@@ -118,10 +117,6 @@ async fn attempt<S: ObjectStore>(
         body.extend_from_slice(&encode_rows(&new));
         let size = body.len() as u64;
         store.put(key, body, Condition::IfNoneMatch).await?;
-        if size >= LARGE_OBJECT_BYTES {
-            let ids = new.iter().map(Row::identity).collect();
-            write_index(store, key, size, &ids, None).await;
-        }
         return Ok(outcome(new.len(), batch.len(), size));
     };
 
@@ -141,38 +136,52 @@ async fn attempt<S: ObjectStore>(
         body.extend_from_slice(&encode_rows(&new));
         let size = body.len() as u64;
         store.put(key, body, Condition::IfMatch(obj.etag)).await?;
-        if size >= LARGE_OBJECT_BYTES {
-            let mut ids = present;
-            ids.extend(new.iter().map(Row::identity));
-            write_index(store, key, size, &ids, None).await;
-        }
         return Ok(outcome(new.len(), batch.len(), size));
     }
 
-    // Large master: the index plus the tail past it, never the whole object.
-    let (mut present, covered, index_etag) = read_index(store, key).await?;
+    // Large master: the checkpoint, the unmarked tail and the batch's markers; never the whole.
+    let state = state_prefix(key);
+    let (covered, checkpoint_etag) = read_checkpoint(store, &state).await?;
     let tail = store
         .get_range(key, covered, None)
         .await?
         .ok_or_else(|| StoreError::PreconditionFailed { key: key.into() })?;
-    // With no index at all the "tail" is the whole object, header included.
-    present.extend(identities(&tail.body, covered == 0).map_err(corrupt)?);
-    let new = fresh(batch, &present);
-    if new.is_empty() {
-        if covered < tail.size {
-            write_index(store, key, tail.size, &present, index_etag).await;
+    // With no checkpoint the "tail" is the whole object, header included (once per partition).
+    let in_tail = identities(&tail.body, covered == 0).map_err(corrupt)?;
+    let candidates: Vec<&Row> = batch
+        .iter()
+        .copied()
+        .filter(|r| !in_tail.contains(&r.identity()))
+        .collect();
+    let mut marked = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(MARKER_CONCURRENCY) {
+        let mut heads = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            let marker = marker_key(&state, &row.identity());
+            heads.push(async move { store.head(&marker).await });
         }
-        return Ok(outcome(0, batch.len(), tail.size));
+        marked.extend(try_join_all(heads).await?);
     }
-    let mut bytes = Vec::new();
-    if !tail.body.is_empty() && !tail.body.ends_with(b"\n") {
-        bytes.push(b'\n');
+    let new: Vec<Row> = candidates
+        .iter()
+        .zip(marked)
+        .filter(|(_, m)| m.is_none())
+        .map(|(r, _)| (*r).clone())
+        .collect();
+    let mut size = tail.size;
+    if !new.is_empty() {
+        let mut bytes = Vec::new();
+        if !tail.body.is_empty() && !tail.body.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(&encode_rows(&new));
+        size += bytes.len() as u64;
+        store.append_large(key, &tail.etag, bytes).await?;
     }
-    bytes.extend_from_slice(&encode_rows(&new));
-    let size = tail.size + bytes.len() as u64;
-    store.append_large(key, &tail.etag, bytes).await?;
-    present.extend(new.iter().map(Row::identity));
-    write_index(store, key, size, &present, index_etag).await;
+    if size > covered {
+        let ids = in_tail.iter().cloned().chain(new.iter().map(Row::identity));
+        mark(store, key, &state, ids, size, checkpoint_etag).await;
+    }
     Ok(outcome(new.len(), batch.len(), size))
 }
 
@@ -193,55 +202,85 @@ fn outcome(appended: usize, batch: usize, master_bytes: u64) -> AppendOutcome {
     }
 }
 
-/// Index format: first line `length=<bytes covered>`, then `<contact_id>,<true|false>` lines.
-async fn read_index<S: ObjectStore>(
-    store: &S,
-    key: &str,
-) -> Result<(HashSet<Identity>, u64, Option<String>), StoreError> {
-    let Some(obj) = store.get(&index_key(key)).await? else {
-        return Ok((HashSet::new(), 0, None));
-    };
-    let text = String::from_utf8_lossy(&obj.body);
-    let mut lines = text.lines();
-    let covered = lines
-        .next()
-        .and_then(|l| l.strip_prefix("length="))
-        .and_then(|n| n.parse::<u64>().ok());
-    let Some(covered) = covered else {
-        // An unreadable index is ignored: the master is the truth, so read it all once.
-        tracing::warn!(
-            key,
-            "master index unreadable; rebuilding it from the master"
-        );
-        return Ok((HashSet::new(), 0, Some(obj.etag)));
-    };
-    let ids = lines
-        .filter_map(|l| l.rsplit_once(','))
-        .map(|(id, red)| Identity {
-            contact_id: id.to_string(),
-            redacted: red == "true",
-        })
-        .collect();
-    Ok((ids, covered, Some(obj.etag)))
+/// The state prefix of a master: `…/transcripts/date=D/transcripts.csv` →
+/// `…/state/ingest/date=D/`, outside the prefix Athena reads. Other keys get `<key>.state/`.
+pub fn state_prefix(master_key: &str) -> String {
+    let (dir, _file) = master_key.rsplit_once('/').unwrap_or(("", master_key));
+    let swap = |base: &str, partition: &str| format!("{base}state/ingest/{partition}/");
+    if let Some((base, partition)) = dir.rsplit_once("/transcripts/") {
+        return swap(&format!("{base}/"), partition);
+    }
+    if let Some(partition) = dir.strip_prefix("transcripts/") {
+        return swap("", partition);
+    }
+    format!("{master_key}.state/")
 }
 
-/// Best effort: the index is a cache that the next append reconciles with the master.
-async fn write_index<S: ObjectStore>(
-    store: &S,
-    key: &str,
-    covered: u64,
-    ids: &HashSet<Identity>,
-    etag: Option<String>,
-) {
-    let mut sorted: Vec<&Identity> = ids.iter().collect();
-    sorted.sort();
-    let mut body = format!("length={covered}\n").into_bytes();
-    for id in sorted {
-        body.extend_from_slice(id.contact_id.as_bytes());
-        body.extend_from_slice(if id.redacted { b",true\n" } else { b",false\n" });
+fn checkpoint_key(state: &str) -> String {
+    format!("{state}checkpoint")
+}
+
+/// One object per contact and copy; the name escapes anything but `[A-Za-z0-9._-]`.
+fn marker_key(state: &str, id: &Identity) -> String {
+    let mut name = String::with_capacity(id.contact_id.len() + 16);
+    for b in id.contact_id.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
     }
-    let condition = etag.map_or(Condition::IfNoneMatch, Condition::IfMatch);
-    if let Err(e) = store.put(&index_key(key), body, condition).await {
-        tracing::info!(key, error = %e, "master index not updated; the next append reconciles it");
+    let copy = if id.redacted { "redacted" } else { "raw" };
+    format!("{state}ids/{name}.{copy}")
+}
+
+/// The checkpoint: `length=<bytes of the master whose rows all have markers>`.
+async fn read_checkpoint<S: ObjectStore>(
+    store: &S,
+    state: &str,
+) -> Result<(u64, Option<String>), StoreError> {
+    let Some(obj) = store.get(&checkpoint_key(state)).await? else {
+        return Ok((0, None));
+    };
+    let covered = std::str::from_utf8(&obj.body)
+        .ok()
+        .and_then(|t| t.trim().strip_prefix("length="))
+        .and_then(|n| n.parse::<u64>().ok());
+    match covered {
+        Some(n) => Ok((n, Some(obj.etag))),
+        None => {
+            // The master is the truth: an unreadable checkpoint only costs one full read.
+            tracing::warn!(state, "checkpoint unreadable; re-reading the master once");
+            Ok((0, Some(obj.etag)))
+        }
+    }
+}
+
+/// Best effort: writes the markers, then moves the checkpoint to `covered`. A failure leaves
+/// the checkpoint behind, which the next append makes up by reading the tail.
+async fn mark<S: ObjectStore>(
+    store: &S,
+    master: &str,
+    state: &str,
+    ids: impl Iterator<Item = Identity>,
+    covered: u64,
+    checkpoint_etag: Option<String>,
+) {
+    let ids: Vec<Identity> = ids.collect();
+    for chunk in ids.chunks(MARKER_CONCURRENCY) {
+        let mut puts = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            let marker = marker_key(state, id);
+            puts.push(async move { store.put(&marker, Vec::new(), Condition::None).await });
+        }
+        if let Err(e) = try_join_all(puts).await {
+            tracing::info!(master, error = %e, "markers not all written; the next append reconciles them");
+            return;
+        }
+    }
+    let body = format!("length={covered}\n").into_bytes();
+    let condition = checkpoint_etag.map_or(Condition::IfNoneMatch, Condition::IfMatch);
+    if let Err(e) = store.put(&checkpoint_key(state), body, condition).await {
+        tracing::info!(master, error = %e, "checkpoint not moved; the next append reconciles it");
     }
 }

@@ -109,7 +109,7 @@ async fn it_keeps_raw_and_redacted_copies_of_one_contact_apart() {
 }
 
 #[tokio::test]
-async fn it_appends_past_the_large_threshold_without_duplicates_even_with_a_stale_index() {
+async fn it_appends_past_the_large_threshold_without_duplicates_even_after_a_lost_checkpoint() {
     let (_d, s) = store();
     let p = RetryPolicy::default();
     let big = "word ".repeat(2_000); // ~10 KB per row
@@ -120,8 +120,14 @@ async fn it_appends_past_the_large_threshold_without_duplicates_even_with_a_stal
     let batch = vec![row("big-3", &big), row("new-1", "n1")];
     let o = append_rows(&s, KEY, &batch, &p).await.unwrap();
     assert_eq!((o.appended, o.duplicates), (1, 1));
-    // Simulate a crash after the master append and before the index write: drop the index.
-    s.delete(&master_csv::append::index_key(KEY)).await.unwrap();
+    // Simulate a crash after the master append and before its markers and checkpoint were
+    // written: drop new-1's marker and the checkpoint.
+    let state = master_csv::append::state_prefix(KEY);
+    assert_eq!(state, "calltype/state/ingest/date=2026-11-20/");
+    s.delete(&format!("{state}ids/new-1.redacted"))
+        .await
+        .unwrap();
+    s.delete(&format!("{state}checkpoint")).await.unwrap();
     let o = append_rows(&s, KEY, &[row("new-1", "n1"), row("new-2", "n2")], &p)
         .await
         .unwrap();
@@ -158,4 +164,18 @@ async fn it_loses_and_duplicates_nothing_under_concurrent_appenders() {
     }
     let rows = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
     assert_eq!(rows.len(), 50);
+}
+
+#[test]
+fn it_keeps_ingest_state_outside_the_prefix_athena_reads() {
+    use master_csv::append::state_prefix;
+    assert_eq!(
+        state_prefix("transcripts/date=2026-01-02/transcripts.csv"),
+        "state/ingest/date=2026-01-02/"
+    );
+    assert_eq!(
+        state_prefix("x/y/transcripts/date=2026-01-02/transcripts.csv"),
+        "x/y/state/ingest/date=2026-01-02/"
+    );
+    assert_eq!(state_prefix("other.csv"), "other.csv.state/");
 }

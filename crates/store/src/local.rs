@@ -39,9 +39,7 @@ impl LocalStore {
     fn path(&self, key: &str) -> Result<PathBuf> {
         let rel = Path::new(key);
         let ok = !key.is_empty()
-            && rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
+            && rel.components().all(|c| matches!(c, Component::Normal(_)))
             && !key.ends_with('/');
         if !ok || key == LOCK_FILE {
             return Err(StoreError::Permanent(format!("invalid object key {key:?}")));
@@ -117,7 +115,9 @@ fn check(key: &str, current: Option<&[u8]>, condition: &Condition) -> Result<()>
     match (condition, current) {
         (Condition::None, _) => Ok(()),
         (Condition::IfNoneMatch, None) => Ok(()),
-        (Condition::IfNoneMatch, Some(_)) => Err(StoreError::PreconditionFailed { key: key.into() }),
+        (Condition::IfNoneMatch, Some(_)) => {
+            Err(StoreError::PreconditionFailed { key: key.into() })
+        }
         (Condition::IfMatch(_), None) => Err(StoreError::NotFound { key: key.into() }),
         (Condition::IfMatch(e), Some(b)) if *e == etag_of(b) => Ok(()),
         (Condition::IfMatch(_), Some(_)) => Err(StoreError::PreconditionFailed { key: key.into() }),
