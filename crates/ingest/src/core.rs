@@ -40,6 +40,19 @@ pub struct BatchReport {
     pub partitions: usize,
 }
 
+impl BatchReport {
+    /// Adds another batch's counts to these.
+    pub fn add(&mut self, other: &BatchReport) {
+        self.appended += other.appended;
+        self.duplicates += other.duplicates;
+        self.ignored += other.ignored;
+        self.gone += other.gone;
+        self.quarantined += other.quarantined;
+        self.failed += other.failed;
+        self.partitions += other.partitions;
+    }
+}
+
 /// Ingests `keys` (decoded object keys). Returns each key's fate, in input order, and the
 /// batch counts. Never fails as a whole: every problem is confined to the inputs it touches.
 pub async fn ingest_batch<S: ObjectStore>(

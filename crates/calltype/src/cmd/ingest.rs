@@ -73,13 +73,7 @@ impl AsyncStoreFn<BatchReport> for Run<'_> {
         let mut total = BatchReport::default();
         for chunk in pending.chunks(args.batch.max(1)) {
             let (_, r) = ingest_batch(&store, &settings, &policy, chunk, &now).await;
-            total.appended += r.appended;
-            total.duplicates += r.duplicates;
-            total.ignored += r.ignored;
-            total.gone += r.gone;
-            total.quarantined += r.quarantined;
-            total.failed += r.failed;
-            total.partitions += r.partitions;
+            total.add(&r);
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
