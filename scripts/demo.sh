@@ -15,6 +15,7 @@ MODEL=${MODEL:-models/demo-classifier}
 CALLTYPE=${CALLTYPE:-target/debug/calltype}
 PY=${PY:-.venv/bin/python}
 REPORT="$BUCKET-report"
+SECONDS=0
 step() { printf '\n== %s\n' "$*"; }
 
 step "1. staging samples/calls into $BUCKET/ as Contact Lens would lay them out"
@@ -35,8 +36,8 @@ fi
 
 step "4. classify every call (calltype classify --store $BUCKET --model $MODEL)"
 "$CALLTYPE" classify --store "$BUCKET" --model "$MODEL" --all-dates >/dev/null
-echo "  labeled CSVs (the Athena table calltype.labeled reads these):"
-find "$BUCKET/calltype/labeled" -name '*.csv' | sort | sed 's/^/    /'
+echo "  labels written (the Athena table calltype.labeled reads these CSVs):"
+python3 scripts/summarise-labels.py "$BUCKET"
 
 step "5. accuracy on the calls it did not train on (calltype eval, split test)"
 "$CALLTYPE" eval --model "$MODEL" --data samples/calls --labels samples/labels.csv --split test --report "$REPORT"
@@ -45,3 +46,6 @@ echo "  report: $REPORT/report.json, $REPORT/confusion.png"
 step "6. the Athena queries of infra/athena/, run on the labeled CSVs with DuckDB"
 # The sample calls are dated 2026-11-20..22; pin "today" so the 90-day windows include them.
 "$PY" scripts/athena-local.py "$BUCKET" --today 2026-11-25
+
+printf '\n== done in %dm%02ds (after the build): bucket %s/, model %s/, report %s/\n' \
+  $((SECONDS / 60)) $((SECONDS % 60)) "$BUCKET" "$MODEL" "$REPORT"
