@@ -270,6 +270,48 @@ fn png_size(path: &Path) -> (u32, u32) {
 }
 
 #[test]
+fn eval_can_override_the_long_call_strategy() {
+    let Some(t) = trained() else { return };
+    let data = t.dir.path().join("eval-long.csv");
+    write_csv(&data, &toy_rows());
+    for (flag, kind) in [("windows:4", "windows"), ("head-tail:0.25", "head_tail")] {
+        let report = t.dir.path().join(format!("report-{kind}"));
+        ok(&[
+            "eval",
+            "--model",
+            s(&t.model()),
+            "--data",
+            s(&data),
+            "--report",
+            s(&report),
+            "--long-text",
+            flag,
+            "--max-tokens",
+            "16",
+        ]);
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(report.join("report.json")).expect("report"))
+                .expect("json");
+        assert_eq!(r["inference"]["long_text"]["kind"], kind, "{r}");
+        assert_eq!(r["inference"]["max_tokens"], 16, "{r}");
+    }
+    let r = t.dir.path().join("r");
+    let out = calltype(&[
+        "eval",
+        "--model",
+        s(&t.model()),
+        "--data",
+        s(&data),
+        "--report",
+        s(&r),
+        "--long-text",
+        "middle",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("head-tail"));
+}
+
+#[test]
 fn eval_writes_report_confusion_and_pictures() {
     let Some(t) = trained() else { return };
     let report = t.dir.path().join("report");

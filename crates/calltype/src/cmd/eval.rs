@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use model::{Classifier, EvalReport, TRAINING_LOG};
+use model::{Classifier, EvalReport, LongText, TRAINING_LOG};
 use serde_json::{json, Value};
 
 use super::data::{self, warn, Columns, Example};
@@ -38,6 +38,37 @@ pub struct Args {
     /// Directory for report.json, confusion.csv, predictions.csv and the PNGs.
     #[arg(long)]
     report: PathBuf,
+    /// Override the model's long-call strategy: `head-tail[:HEAD_FRACTION]` (e.g. head-tail:0.5)
+    /// or `windows[:OVERLAP_TOKENS]` (e.g. windows:64), to compare strategies on the same data.
+    #[arg(long, value_parser = parse_long_text)]
+    long_text: Option<LongText>,
+    /// Override the model's token budget per sequence ([CLS]/[SEP] included).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+}
+
+/// `head-tail[:F]` or `windows[:N]` as a [`LongText`].
+pub fn parse_long_text(s: &str) -> Result<LongText, String> {
+    let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+    match kind {
+        "head-tail" => {
+            let head_fraction = arg
+                .map_or(Ok(0.5), str::parse::<f32>)
+                .map_err(|e| e.to_string())?;
+            if !(0.0..=1.0).contains(&head_fraction) {
+                return Err("the head fraction must be in [0, 1]".into());
+            }
+            Ok(LongText::HeadTail { head_fraction })
+        }
+        "windows" => Ok(LongText::Windows {
+            overlap: arg
+                .map_or(Ok(32), str::parse::<usize>)
+                .map_err(|e| e.to_string())?,
+        }),
+        _ => Err(format!(
+            "expected head-tail[:FRACTION] or windows[:OVERLAP], not {s:?}"
+        )),
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -51,8 +82,14 @@ pub fn run(args: Args) -> Result<()> {
         &columns,
         args.split.as_deref(),
     )?;
-    let classifier = Classifier::load(&args.model)
+    let mut classifier = Classifier::load(&args.model)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+    if args.long_text.is_some() || args.max_tokens.is_some() {
+        let mut settings = *classifier.settings();
+        settings.long_text = args.long_text.unwrap_or(settings.long_text);
+        settings.max_tokens = args.max_tokens.unwrap_or(settings.max_tokens);
+        classifier.set_settings(settings);
+    }
 
     // Labels the model does not know still count: they are misses it cannot avoid.
     let mut labels: Vec<String> = classifier.labels().to_vec();
@@ -265,4 +302,34 @@ fn read_training_log(path: &Path) -> Result<Vec<EpochPoint>> {
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_flags_parse() {
+        assert_eq!(
+            parse_long_text("head-tail"),
+            Ok(LongText::HeadTail { head_fraction: 0.5 })
+        );
+        assert_eq!(
+            parse_long_text("head-tail:0.25"),
+            Ok(LongText::HeadTail {
+                head_fraction: 0.25
+            })
+        );
+        assert_eq!(
+            parse_long_text("windows:64"),
+            Ok(LongText::Windows { overlap: 64 })
+        );
+        assert_eq!(
+            parse_long_text("windows"),
+            Ok(LongText::Windows { overlap: 32 })
+        );
+        assert!(parse_long_text("head-tail:2").is_err());
+        assert!(parse_long_text("windows:x").is_err());
+        assert!(parse_long_text("middle").is_err());
+    }
 }
