@@ -17,6 +17,7 @@
 //! Lambda or async crates. Its errors and logs carry no transcript content.
 
 mod error;
+mod fast;
 mod key;
 mod raw;
 mod text;
@@ -247,22 +248,47 @@ pub fn parse(bytes: &[u8], key: Option<&str>) -> Result<Contact, ParseError> {
 }
 
 /// Parses a post-call analysis file; see [`parse`].
+///
+/// The fields are read by a single-pass reader made for this format; on anything it does not
+/// handle exactly as serde_json would (malformed input included), the text is parsed again
+/// with serde_json, which gives the same result or the error.
 pub fn parse_with(
     bytes: &[u8],
     key: Option<&str>,
     opts: ParseOptions,
 ) -> Result<Contact, ParseError> {
+    let text = object_text(bytes)?;
+    let doc = match fast::parse_doc(text) {
+        Some(doc) => doc,
+        None => serde_json::from_str(text).map_err(|e| ParseError::from_json(&e))?,
+    };
+    build(doc, key, opts)
+}
+
+/// [`parse_with`] through serde_json alone (the fast reader skipped): the reference the fast
+/// reader is tested against, kept public for benchmarks.
+#[doc(hidden)]
+pub fn parse_with_serde_json(
+    bytes: &[u8],
+    key: Option<&str>,
+    opts: ParseOptions,
+) -> Result<Contact, ParseError> {
+    let text = object_text(bytes)?;
+    let doc = serde_json::from_str(text).map_err(|e| ParseError::from_json(&e))?;
+    build(doc, key, opts)
+}
+
+/// The input as text that starts with `{` (after a BOM and whitespace), or the error.
+fn object_text(bytes: &[u8]) -> Result<&str, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ParseError::NotUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match text.bytes().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(ParseError::Empty { len: bytes.len() }),
-        Some(b'{') => {}
-        Some(first) => return Err(not_an_object(text, first)),
+        None => Err(ParseError::Empty { len: bytes.len() }),
+        Some(b'{') => Ok(text),
+        Some(first) => Err(not_an_object(text, first)),
     }
-    let doc: RawDoc<'_> = serde_json::from_str(text).map_err(|e| ParseError::from_json(&e))?;
-    build(doc, key, opts)
 }
 
 /// The error for well-formed or malformed input whose top level is not an object.
