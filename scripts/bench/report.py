@@ -245,6 +245,9 @@ def main():
     if notes.exists():
         p(notes.read_text().rstrip())
         p("")
+    from report_serve import section as serve_section  # section 4, at the end
+
+    w.extend(serve_section(work, a.cmd))
     print("\n".join(w))
 
 

@@ -5,7 +5,8 @@
 #
 # Knobs (environment): BENCH_BASE (a Version 1.1.0 voice file), BENCH_SECONDS (time per file
 # and stage, default 2), BENCH_ROUNDS (Rust/Python alternations, default 3), BENCH_STARTS (Lambda starts, default 10), BENCH_STORE (moto|local),
-# BENCH_OUT (where BENCHMARKS.md goes, default the repository root), CARGO.
+# BENCH_OUT (where BENCHMARKS.md goes, default the repository root), CARGO; BENCH_SERVE_TEXTS
+# and BENCH_SERVE_ROUNDS (section 4); BENCH_MODEL=1 also runs scripts/bench/model.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CARGO=${CARGO:-cargo}
@@ -49,9 +50,21 @@ echo "== 2. ingest Lambda: start, one event, peak RSS ($STARTS starts)" >&2
 "$bin/lambda_bench" "$bin/ingest" "$work/inputs/voice_300k.json" --starts "$STARTS" >"$work/lambda.json"
 echo "== 3. bytes moved per append ($STORE)" >&2
 "$bin/append_bench" --store "$STORE" >"$work/append.json"
+echo "== 4. labeling through serve over HTTP vs in-process" >&2
+scripts/fetch-backbone.sh >&2
+"$bin/model_bench" texts --calls samples/calls --labels samples/labels.csv --out "$work/texts.jsonl" >/dev/null
+"$bin/model_bench" make-classifier --backbone models/all-MiniLM-L6-v2 --out "$work/clf" \
+  --labels address_change,billing_dispute,cancellation,card_not_received,payment_arrangement,technical_fault >/dev/null
+"$bin/serve_bench" --model "$work/clf" --texts "$work/texts.jsonl" --limit "${BENCH_SERVE_TEXTS:-64}" \
+  --rounds "${BENCH_SERVE_ROUNDS:-3}" >"$work/serve.json"
 end=$(date +%s)
 
 python3 scripts/bench/report.py "$work" --cmd "$CMD" --base "$BASE" \
   --seconds "$((end - start))" --ingest "$bin/ingest" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "== wrote $OUT ($((end - start)) s of benchmarks)" >&2
+
+# Opt-in: candle against PyTorch (a ~2.8 GB bench-only venv), BENCHMARKS-MODEL.md.
+if [[ ${BENCH_MODEL:-0} == 1 ]]; then
+  scripts/bench/model.sh
+fi
