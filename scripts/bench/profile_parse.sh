@@ -51,9 +51,11 @@ for line in sys.stdin:
     if not m:
         continue
     p, s = float(m[1]), m[2]
-    if "FieldVisitor" in s: k = "serde derive: matching field names"
-    elif "serde_json" in s or "serde_core" in s: k = "serde_json: tokenizing, skipping unused values"
-    elif "memmove" in s or "memcpy" in s: k = "memmove (growing Vec<RawItem>, copies)"
+    if "fast::Reader::skip" in s: k = "reader: validating and skipping unused values"
+    elif "fast::" in s: k = "reader: tokens, keys, kept strings and numbers"
+    elif "FieldVisitor" in s: k = "serde derive: matching field names (serde_json path)"
+    elif "serde_json" in s or "serde_core" in s: k = "serde_json (fallback path)"
+    elif "memmove" in s or "memcpy" in s: k = "memmove (copies)"
     elif re.search("malloc|free|unlink_chunk|realloc", s): k = "allocator"
     elif "push_normalised" in s: k = "whitespace normalisation of turn text"
     elif "from_utf8" in s: k = "UTF-8 validation"

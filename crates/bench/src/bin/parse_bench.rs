@@ -1,5 +1,6 @@
 //! Parse -> row -> CSV on one thread: the median time per file, and per stage (parse, row,
-//! transcript, CSV) to show what dominates.
+//! transcript, CSV) to show what dominates. `contact_lens::parse` (its fast reader) is also
+//! timed against the same parse through serde_json alone, the reference it falls back to.
 //!
 //! Usage: parse_bench MANIFEST_JSON [--seconds S] [--dump-dir DIR]
 //! (`S`: seconds per file and stage, spread over interleaved rounds.)
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bench::{median, time_loop, Manifest};
-use contact_lens::Participants;
+use contact_lens::{ParseOptions, Participants};
 use master_csv::encode::encode_rows;
 use master_csv::Row;
 use serde::de::IgnoredAny;
@@ -47,6 +48,14 @@ fn main() -> anyhow::Result<()> {
         let contact = contact_lens::parse(&body, Some(key))?;
         let row = Row::from_contact(&contact, key, Participants::All, NOW)?;
         let csv = encode_rows(std::slice::from_ref(&row));
+        let reference =
+            contact_lens::parse_with_serde_json(&body, Some(key), ParseOptions::default())?;
+        let reference_row = Row::from_contact(&reference, key, Participants::All, NOW)?;
+        anyhow::ensure!(
+            reference_row == row,
+            "{}: the fast reader and serde_json give different rows",
+            f.name
+        );
         if let Some(dir) = &dump_dir {
             std::fs::write(dir.join(format!("{}.csv", f.name)), &csv)?;
         }
@@ -75,9 +84,16 @@ fn main() -> anyhow::Result<()> {
                 }),
             ),
             (
-                "json_value",
+                "parse_serde_json",
                 Box::new(|| {
-                    black_box(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"));
+                    black_box(
+                        contact_lens::parse_with_serde_json(
+                            &body,
+                            Some(key),
+                            ParseOptions::default(),
+                        )
+                        .expect("parses"),
+                    );
                 }),
             ),
             (
