@@ -46,6 +46,8 @@ impl Default for Settings {
 pub enum Mode {
     /// A SageMaker real-time endpoint.
     Endpoint(EndpointSettings),
+    /// SageMaker batch transform jobs (see [`crate::transform`]).
+    Transform(TransformSettings),
 }
 
 /// The endpoint adapter's settings.
@@ -68,6 +70,44 @@ impl EndpointSettings {
         o.max_batch_texts = self.max_batch_texts;
         o.max_in_flight = self.max_in_flight;
         o
+    }
+}
+
+/// The batch-transform settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformSettings {
+    /// `CALLTYPE_MODEL_NAME` (required in transform mode): the SageMaker model the jobs run.
+    pub model_name: String,
+    /// `CALLTYPE_TRANSFORM_INSTANCE_TYPE` (default `ml.m5.large`).
+    pub instance_type: String,
+    /// `CALLTYPE_TRANSFORM_JOB_PREFIX` (default `calltype-`): job names start with it, so
+    /// that IAM can scope the jobs. Letters, digits and `-`, starting with a letter or digit,
+    /// at most [`TransformSettings::MAX_JOB_PREFIX`] characters.
+    pub job_prefix: String,
+    /// `CALLTYPE_TRANSFORM_MAX_ATTEMPTS` (default 3, at most 20): jobs started per byte range
+    /// before its failure is reported as an error. Raising it retries a range that gave up.
+    pub max_attempts: u32,
+    /// `CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB` (default 6, at most 100): the jobs' `MaxPayloadInMB`.
+    /// A text longer than one request is cut to its head and tail in the job's input.
+    pub max_payload_mb: u32,
+}
+
+impl TransformSettings {
+    /// The longest job prefix: job names are at most 63 characters and the rest of a name
+    /// takes 17 (see [`crate::transform::job_name`]).
+    pub const MAX_JOB_PREFIX: usize = 46;
+    /// The most attempts per range (job names keep two digits for it).
+    pub const MAX_ATTEMPTS: u32 = 20;
+
+    /// The defaults for jobs running `model_name`.
+    pub fn new(model_name: impl Into<String>) -> Self {
+        Self {
+            model_name: model_name.into(),
+            instance_type: "ml.m5.large".into(),
+            job_prefix: "calltype-".into(),
+            max_attempts: 3,
+            max_payload_mb: 6,
+        }
     }
 }
 
@@ -152,17 +192,51 @@ impl Config {
                 })
             }
             "transform" => {
-                return Err(ConfigError::Invalid {
-                    var: "CALLTYPE_MODE",
-                    value: mode,
-                    expected: "endpoint (batch transform is not implemented yet)",
-                })
+                let model_name = get("CALLTYPE_MODEL_NAME")
+                    .ok_or(ConfigError::Missing("CALLTYPE_MODEL_NAME"))?;
+                let mut t = TransformSettings::new(model_name);
+                if let Some(v) = get("CALLTYPE_TRANSFORM_INSTANCE_TYPE") {
+                    t.instance_type = v;
+                }
+                if let Some(v) = get("CALLTYPE_TRANSFORM_JOB_PREFIX") {
+                    if !job_prefix_ok(&v) {
+                        return Err(ConfigError::Invalid {
+                            var: "CALLTYPE_TRANSFORM_JOB_PREFIX",
+                            value: v,
+                            expected:
+                                "at most 46 letters, digits or '-', starting with a letter or digit",
+                        });
+                    }
+                    t.job_prefix = v;
+                }
+                if let Some(v) = get("CALLTYPE_TRANSFORM_MAX_ATTEMPTS") {
+                    t.max_attempts = positive(&v, "CALLTYPE_TRANSFORM_MAX_ATTEMPTS", "1 to 20")?;
+                    if t.max_attempts > TransformSettings::MAX_ATTEMPTS {
+                        return Err(ConfigError::Invalid {
+                            var: "CALLTYPE_TRANSFORM_MAX_ATTEMPTS",
+                            value: v,
+                            expected: "1 to 20",
+                        });
+                    }
+                }
+                if let Some(v) = get("CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB") {
+                    t.max_payload_mb =
+                        positive(&v, "CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB", "1 to 100")?;
+                    if t.max_payload_mb > 100 {
+                        return Err(ConfigError::Invalid {
+                            var: "CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB",
+                            value: v,
+                            expected: "1 to 100",
+                        });
+                    }
+                }
+                Mode::Transform(t)
             }
             _ => {
                 return Err(ConfigError::Invalid {
                     var: "CALLTYPE_MODE",
                     value: mode,
-                    expected: "endpoint",
+                    expected: "endpoint or transform",
                 })
             }
         };
@@ -186,6 +260,13 @@ where
             expected,
         }),
     }
+}
+
+/// A prefix of SageMaker job names (`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$` once completed).
+fn job_prefix_ok(v: &str) -> bool {
+    v.len() <= TransformSettings::MAX_JOB_PREFIX
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 fn boolean(v: &str, var: &'static str) -> Result<bool, ConfigError> {
@@ -220,7 +301,9 @@ mod tests {
         assert_eq!(c.settings.layout.prefix(), "calltype/");
         assert_eq!(c.settings.lookback_days, 3);
         assert!(!c.settings.include_transcript);
-        let Mode::Endpoint(e) = c.mode;
+        let Mode::Endpoint(e) = c.mode else {
+            panic!("endpoint mode is the default")
+        };
         assert_eq!(e.endpoint_name, "ep");
         assert_eq!(e.format, WireFormat::Json);
         assert_eq!((e.max_batch_texts, e.max_in_flight), (16, 4));
@@ -245,7 +328,9 @@ mod tests {
         assert_eq!(c.settings.lookback_days, 7);
         assert!(c.settings.include_transcript);
         assert_eq!(c.settings.max_part_bytes, 1000);
-        let Mode::Endpoint(e) = c.mode;
+        let Mode::Endpoint(e) = c.mode else {
+            panic!("not endpoint mode")
+        };
         assert_eq!(e.format, WireFormat::JsonLines);
         assert_eq!((e.max_batch_texts, e.max_in_flight), (8, 2));
         assert_eq!(e.options().max_batch_texts, 8);
@@ -268,7 +353,6 @@ mod tests {
         let base = [("CALLTYPE_BUCKET", "b"), ("CALLTYPE_ENDPOINT_NAME", "ep")];
         for (k, v) in [
             ("CALLTYPE_MODE", "local"),
-            ("CALLTYPE_MODE", "transform"),
             ("CALLTYPE_ENDPOINT_FORMAT", "csv"),
             ("CALLTYPE_LOOKBACK_DAYS", "0"),
             ("CALLTYPE_LOOKBACK_DAYS", "-1"),
@@ -283,7 +367,76 @@ mod tests {
                 other => panic!("{k}={v}: {other:?}"),
             }
         }
-        let err = cfg(&[("CALLTYPE_BUCKET", "b"), ("CALLTYPE_MODE", "transform")]).unwrap_err();
-        assert!(err.to_string().contains("not implemented"));
+    }
+
+    #[test]
+    fn it_reads_transform_mode() {
+        let base = [
+            ("CALLTYPE_BUCKET", "b"),
+            ("CALLTYPE_MODE", "transform"),
+            ("CALLTYPE_MODEL_NAME", "Model-abc"),
+        ];
+        let c = cfg(&base).unwrap();
+        let Mode::Transform(t) = c.mode else {
+            panic!("not transform mode")
+        };
+        assert_eq!(t, TransformSettings::new("Model-abc"));
+        assert_eq!(
+            (t.instance_type.as_str(), t.job_prefix.as_str()),
+            ("ml.m5.large", "calltype-")
+        );
+        assert_eq!((t.max_attempts, t.max_payload_mb), (3, 6));
+
+        let mut all = base.to_vec();
+        all.extend([
+            ("CALLTYPE_TRANSFORM_INSTANCE_TYPE", "ml.c5.xlarge"),
+            ("CALLTYPE_TRANSFORM_JOB_PREFIX", "my-stack-"),
+            ("CALLTYPE_TRANSFORM_MAX_ATTEMPTS", "5"),
+            ("CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB", "2"),
+        ]);
+        let Mode::Transform(t) = cfg(&all).unwrap().mode else {
+            panic!("transform mode")
+        };
+        assert_eq!(t.instance_type, "ml.c5.xlarge");
+        assert_eq!(t.job_prefix, "my-stack-");
+        assert_eq!((t.max_attempts, t.max_payload_mb), (5, 2));
+    }
+
+    #[test]
+    fn it_rejects_bad_transform_values() {
+        assert_eq!(
+            cfg(&[("CALLTYPE_BUCKET", "b"), ("CALLTYPE_MODE", "transform")]).unwrap_err(),
+            ConfigError::Missing("CALLTYPE_MODEL_NAME")
+        );
+        let long = "a".repeat(TransformSettings::MAX_JOB_PREFIX + 1);
+        for (k, v) in [
+            ("CALLTYPE_TRANSFORM_JOB_PREFIX", "-stack"),
+            ("CALLTYPE_TRANSFORM_JOB_PREFIX", "my_stack"),
+            ("CALLTYPE_TRANSFORM_JOB_PREFIX", long.as_str()),
+            ("CALLTYPE_TRANSFORM_MAX_ATTEMPTS", "0"),
+            ("CALLTYPE_TRANSFORM_MAX_ATTEMPTS", "21"),
+            ("CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB", "0"),
+            ("CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB", "101"),
+        ] {
+            let vars = [
+                ("CALLTYPE_BUCKET", "b"),
+                ("CALLTYPE_MODE", "transform"),
+                ("CALLTYPE_MODEL_NAME", "m"),
+                (k, v),
+            ];
+            match cfg(&vars) {
+                Err(ConfigError::Invalid { var, .. }) => assert_eq!(var, k),
+                other => panic!("{k}={v}: {other:?}"),
+            }
+        }
+        // The longest prefix the template can pass (a 45-character stack name and `-`) fits.
+        let stack = format!("{}-", "s".repeat(45));
+        let vars = [
+            ("CALLTYPE_BUCKET", "b"),
+            ("CALLTYPE_MODE", "transform"),
+            ("CALLTYPE_MODEL_NAME", "m"),
+            ("CALLTYPE_TRANSFORM_JOB_PREFIX", stack.as_str()),
+        ];
+        assert!(cfg(&vars).is_ok());
     }
 }

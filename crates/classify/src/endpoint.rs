@@ -193,7 +193,7 @@ pub(crate) fn pack(
 }
 
 /// The longest head-and-tail cut of `text` (joined by a space) whose encoding fits `budget`.
-fn head_and_tail(format: WireFormat, text: &str, budget: usize) -> String {
+pub(crate) fn head_and_tail(format: WireFormat, text: &str, budget: usize) -> String {
     let mut keep = text.len().min(budget);
     loop {
         let head_end = floor_boundary(text, keep / 2);

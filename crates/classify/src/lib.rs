@@ -8,6 +8,9 @@
 //! * [`run`], the core: for each partition (contact date) of the look-back window, label the
 //!   master CSV's bytes past the partition's watermark and write them as an immutable part
 //!   `labeled/date=YYYY-MM-DD/part-<from>-<to>.csv` (columns [`LABELED_COLUMNS`]);
+//! * [`transform`], batch-transform mode: the same ranges and parts, labeled by SageMaker batch
+//!   transform jobs that outlive a run, through the [`TransformJobs`] port and its adapter
+//!   [`SageMakerJobs`] (aws-sdk-sagemaker); job state lives under `state/transform/`;
 //! * [`Config`], read from the environment at cold start.
 //!
 //! Exactly once: the range `[from, to)` is claimed in the watermark (compare-and-swap) before
@@ -18,7 +21,7 @@
 //! records (up to the last `\n`) are ever claimed. See [`pipeline`] for the steps.
 //!
 //! Architecture invariants: no Lambda types outside `main.rs`; I/O only through
-//! [`store::ObjectStore`] and [`Classifier`]; no dependency on the `model` crate (the
+//! [`store::ObjectStore`], [`Classifier`] and [`TransformJobs`]; no dependency on the `model` crate (the
 //! in-process model adapter will live in the CLI, or be added here later). Transcript text is
 //! never logged.
 
@@ -26,13 +29,19 @@ pub mod classifier;
 pub mod config;
 pub mod endpoint;
 pub mod pipeline;
+pub mod transform;
+pub mod transform_jobs;
 pub mod wire;
 
 pub use crate::classifier::{Classifier, ClassifyError, Label};
-pub use crate::config::{Config, ConfigError, EndpointSettings, Mode, Settings};
+pub use crate::config::{Config, ConfigError, EndpointSettings, Mode, Settings, TransformSettings};
 pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
 pub use crate::pipeline::{
     part_key, run, watermark_key, ByteRange, PartitionReport, RunReport, Watermark,
     LABELED_COLUMNS, TRANSCRIPT_COLUMN,
 };
+pub use crate::transform::{
+    Created, JobKeys, JobRecord, JobRequest, JobState, JobStatus, TransformJobs,
+};
+pub use crate::transform_jobs::SageMakerJobs;
 pub use crate::wire::WireFormat;

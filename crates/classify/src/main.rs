@@ -1,12 +1,16 @@
 //! The classify Lambda's entry point: wiring only. Runs on a schedule (any JSON payload),
-//! answers the run report, and fails the invocation if any partition failed.
+//! labels through the endpoint or batch transform jobs (`CALLTYPE_MODE`), answers the run
+//! report, and fails the invocation if any partition failed.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sagemakerruntime::config::retry::RetryConfig;
 use aws_sdk_sagemakerruntime::config::timeout::TimeoutConfig;
 use chrono::NaiveDate;
-use classify::{run, Classifier, Config, EndpointClassifier, Mode, Settings};
+use classify::{
+    run, Classifier, Config, EndpointClassifier, Mode, RunReport, SageMakerJobs, Settings,
+    TransformJobs, TransformSettings,
+};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use store::{ObjectStore, S3Store};
@@ -20,44 +24,99 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = S3Store::new(store::s3_client(None).await, config.bucket.clone());
-    let Mode::Endpoint(endpoint) = &config.mode;
-    // The adapter retries transient failures itself; SDK retries on top would multiply.
-    let sm_conf = aws_sdk_sagemakerruntime::config::Builder::from(&shared)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(70))
-                .build(),
-        )
-        .build();
-    let classifier = EndpointClassifier::new(
-        aws_sdk_sagemakerruntime::Client::from_conf(sm_conf),
-        endpoint.options(),
-    );
-    let (store, classifier, settings) = (&store, &classifier, &config.settings);
+    match &config.mode {
+        Mode::Endpoint(endpoint) => {
+            // The adapter retries transient failures itself; SDK retries on top would multiply.
+            let sm_conf = aws_sdk_sagemakerruntime::config::Builder::from(&shared)
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .operation_attempt_timeout(Duration::from_secs(70))
+                        .build(),
+                )
+                .build();
+            let classifier = EndpointClassifier::new(
+                aws_sdk_sagemakerruntime::Client::from_conf(sm_conf),
+                endpoint.options(),
+            );
+            Box::pin(serve_endpoint(&store, &classifier, &config.settings)).await
+        }
+        Mode::Transform(transform) => {
+            // Control-plane calls are few and idempotent: the SDK's standard retries suit them.
+            let jobs = SageMakerJobs::new(
+                aws_sdk_sagemaker::Client::new(&shared),
+                config.bucket.clone(),
+                transform.clone(),
+            );
+            Box::pin(serve_transform(&store, &jobs, &config.settings, transform)).await
+        }
+    }
+}
+
+/// The Lambda loop in endpoint mode.
+async fn serve_endpoint<S: ObjectStore, C: Classifier>(
+    store: &S,
+    classifier: &C,
+    settings: &Settings,
+) -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let mut settings = settings.clone();
-        settings.deadline =
-            instant_of(event.context.deadline).map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d));
-        handle(
-            store,
-            classifier,
-            &settings,
-            chrono::Utc::now().date_naive(),
-        )
-        .await
+        let settings = with_deadline(settings, event.context.deadline);
+        handle(store, classifier, &settings, today()).await
     }))
     .await
 }
 
-/// One scheduled run: the report as JSON, or an error naming the failed partitions.
+/// The Lambda loop in batch-transform mode.
+async fn serve_transform<S: ObjectStore, J: TransformJobs>(
+    store: &S,
+    jobs: &J,
+    settings: &Settings,
+    transform: &TransformSettings,
+) -> Result<(), Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let settings = with_deadline(settings, event.context.deadline);
+        handle_transform(store, jobs, &settings, transform, today()).await
+    }))
+    .await
+}
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// The settings of one invocation: no new range is started after the Lambda's deadline less
+/// [`DEADLINE_MARGIN`].
+fn with_deadline(settings: &Settings, deadline_ms: u64) -> Settings {
+    let mut settings = settings.clone();
+    settings.deadline =
+        instant_of(deadline_ms).map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d));
+    settings
+}
+
+/// One scheduled run in endpoint mode: the report as JSON, or an error naming the failed
+/// partitions.
 async fn handle<S: ObjectStore, C: Classifier>(
     store: &S,
     classifier: &C,
     settings: &Settings,
     today: NaiveDate,
 ) -> Result<Value, Error> {
-    let report = run(store, classifier, settings, today).await?;
+    answer(run(store, classifier, settings, today).await?)
+}
+
+/// One scheduled run in batch-transform mode; jobs still running are not failures.
+async fn handle_transform<S: ObjectStore, J: TransformJobs>(
+    store: &S,
+    jobs: &J,
+    settings: &Settings,
+    transform: &TransformSettings,
+    today: NaiveDate,
+) -> Result<Value, Error> {
+    answer(classify::transform::run(store, jobs, settings, transform, today).await?)
+}
+
+/// The run's report as JSON, or an error naming the failed partitions.
+fn answer(report: RunReport) -> Result<Value, Error> {
     if report.failed() {
         return Err(Error::from(format!(
             "{} of {} partitions failed: {}",
@@ -142,6 +201,56 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string().contains("1 of 3 partitions failed"),
+            "{err}"
+        );
+    }
+
+    /// A control plane whose jobs start and then stay in `state`.
+    struct Jobs(classify::JobState);
+
+    impl TransformJobs for Jobs {
+        fn model(&self) -> &str {
+            "m"
+        }
+        async fn create(
+            &self,
+            _: &classify::JobRequest,
+        ) -> Result<classify::Created, ClassifyError> {
+            Ok(classify::Created::Started)
+        }
+        async fn describe(&self, _: &str) -> Result<Option<classify::JobStatus>, ClassifyError> {
+            Ok(Some(classify::JobStatus {
+                state: self.0,
+                failure_reason: Some("AlgorithmError: boom".into()),
+                input_key: None,
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn running_jobs_are_reported_and_failed_ones_fail_the_invocation() {
+        let (_d, s) = store_with_one_row().await;
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let t = TransformSettings {
+            max_attempts: 1,
+            ..TransformSettings::new("m")
+        };
+        let running = Jobs(classify::JobState::InProgress);
+        let v = handle_transform(&s, &running, &Settings::default(), &t, today)
+            .await
+            .unwrap();
+        assert_eq!(
+            (v["jobs_started"].as_u64(), v["jobs_pending"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(v["rows_pending"], 1);
+        let failed = Jobs(classify::JobState::Failed);
+        let err = handle_transform(&s, &failed, &Settings::default(), &t, today)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1 of 3 partitions failed") && err.contains("AlgorithmError: boom"),
             "{err}"
         );
     }

@@ -106,6 +106,12 @@ pub struct PartitionReport {
     pub parts_written: u64,
     /// Parts found already written by an earlier, interrupted run (watermark moved only).
     pub parts_recovered: u64,
+    /// Batch-transform jobs this run created (transform mode).
+    pub jobs_started: u64,
+    /// Batch-transform jobs still running when this run looked, those it started included.
+    pub jobs_pending: u64,
+    /// Rows in those running jobs; they are counted as read once their job completes.
+    pub rows_pending: u64,
     /// Why the partition stopped, if it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -126,6 +132,9 @@ pub struct RunReport {
     pub rows_failed: u64,
     pub parts_written: u64,
     pub parts_recovered: u64,
+    pub jobs_started: u64,
+    pub jobs_pending: u64,
+    pub rows_pending: u64,
     pub failed_partitions: u64,
     pub partitions: Vec<PartitionReport>,
 }
@@ -143,6 +152,9 @@ impl RunReport {
         self.rows_failed += p.rows_failed;
         self.parts_written += p.parts_written;
         self.parts_recovered += p.parts_recovered;
+        self.jobs_started += p.jobs_started;
+        self.jobs_pending += p.jobs_pending;
+        self.rows_pending += p.rows_pending;
         if p.error.is_some() {
             self.failed_partitions += 1;
         }
@@ -159,8 +171,34 @@ pub async fn run<S: ObjectStore, C: Classifier>(
     cfg: &Settings,
     today: NaiveDate,
 ) -> Result<RunReport, ClassifyError> {
+    Ok(
+        for_each_partition(cfg, today, classifier.name(), |date| async move {
+            let mut p = PartitionReport {
+                date: date.clone(),
+                ..PartitionReport::default()
+            };
+            let out = partition(store, classifier, cfg, &date, &mut p).await;
+            (p, out)
+        })
+        .await,
+    )
+}
+
+/// Runs `step` on each partition of the look-back window, oldest first, logs what each did
+/// and adds it to the run's report. `step` answers its partition's report and whether it
+/// failed; a failure is recorded and the next partition proceeds.
+pub(crate) async fn for_each_partition<F, Fut>(
+    cfg: &Settings,
+    today: NaiveDate,
+    model: &str,
+    step: F,
+) -> RunReport
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = (PartitionReport, Result<(), ClassifyError>)>,
+{
     let mut report = RunReport {
-        model: classifier.name().to_string(),
+        model: model.to_string(),
         ..RunReport::default()
     };
     let days = cfg.lookback_days.max(1);
@@ -169,12 +207,11 @@ pub async fn run<S: ObjectStore, C: Classifier>(
             continue;
         };
         let date = date.format("%Y-%m-%d").to_string();
-        let mut p = PartitionReport {
-            date: date.clone(),
-            ..PartitionReport::default()
-        };
         let started = std::time::Instant::now();
-        match partition(store, classifier, cfg, &date, &mut p).await {
+        // Boxed: the step's future is deep (store, classifier, SDK futures), and the Lambda
+        // nests it in the runtime's own.
+        let (mut p, out) = Box::pin(step(date.clone())).await;
+        match out {
             Ok(()) => {
                 if p.master_bytes > 0 {
                     tracing::info!(
@@ -187,6 +224,9 @@ pub async fn run<S: ObjectStore, C: Classifier>(
                         rows_skipped = p.rows_skipped,
                         parts_written = p.parts_written,
                         parts_recovered = p.parts_recovered,
+                        jobs_started = p.jobs_started,
+                        jobs_pending = p.jobs_pending,
+                        rows_pending = p.rows_pending,
                         ms = started.elapsed().as_millis() as u64,
                         "partition done"
                     );
@@ -215,14 +255,17 @@ pub async fn run<S: ObjectStore, C: Classifier>(
         rows_failed = report.rows_failed,
         parts_written = report.parts_written,
         parts_recovered = report.parts_recovered,
+        jobs_started = report.jobs_started,
+        jobs_pending = report.jobs_pending,
+        rows_pending = report.rows_pending,
         failed_partitions = report.failed_partitions,
         "classify run done"
     );
-    Ok(report)
+    report
 }
 
 /// Reads the watermark and its ETag (`None`: no watermark yet).
-async fn read_watermark<S: ObjectStore>(
+pub(crate) async fn read_watermark<S: ObjectStore>(
     store: &S,
     key: &str,
 ) -> Result<(Watermark, Option<String>), ClassifyError> {
@@ -255,11 +298,11 @@ async fn write_watermark<S: ObjectStore>(
 }
 
 /// The range a step works on, and the master bytes already read for it, if any.
-struct Claim {
-    range: ByteRange,
-    bytes: Option<Vec<u8>>,
+pub(crate) struct Claim {
+    pub(crate) range: ByteRange,
+    pub(crate) bytes: Option<Vec<u8>>,
     /// The part is known to exist already.
-    part_exists: bool,
+    pub(crate) part_exists: bool,
 }
 
 async fn partition<S: ObjectStore, C: Classifier>(
@@ -355,7 +398,7 @@ async fn partition<S: ObjectStore, C: Classifier>(
 /// Decides the next range to label, claiming it in the watermark; `None` when nothing
 /// complete is left.
 #[allow(clippy::too_many_arguments)]
-async fn next_claim<S: ObjectStore>(
+pub(crate) async fn next_claim<S: ObjectStore>(
     store: &S,
     cfg: &Settings,
     date: &str,
@@ -480,7 +523,7 @@ async fn next_claim<S: ObjectStore>(
 }
 
 /// Moves the watermark past `range` once its part exists.
-async fn advance<S: ObjectStore>(
+pub(crate) async fn advance<S: ObjectStore>(
     store: &S,
     cfg: &Settings,
     wm_key: &str,
@@ -520,7 +563,7 @@ async fn advance<S: ObjectStore>(
     }
 }
 
-async fn read_range<S: ObjectStore>(
+pub(crate) async fn read_range<S: ObjectStore>(
     store: &S,
     key: &str,
     from: u64,
@@ -547,19 +590,19 @@ async fn read_range<S: ObjectStore>(
 
 /// The master columns a labeled part needs.
 #[derive(Debug, Clone)]
-struct LabeledRow {
-    contact_id: String,
-    contact_date: String,
-    channel: String,
-    redacted: String,
-    source_key: String,
-    transcript: String,
+pub(crate) struct LabeledRow {
+    pub(crate) contact_id: String,
+    pub(crate) contact_date: String,
+    pub(crate) channel: String,
+    pub(crate) redacted: String,
+    pub(crate) source_key: String,
+    pub(crate) transcript: String,
 }
 
-struct ParsedRows {
-    rows: Vec<LabeledRow>,
-    read: u64,
-    skipped: u64,
+pub(crate) struct ParsedRows {
+    pub(crate) rows: Vec<LabeledRow>,
+    pub(crate) read: u64,
+    pub(crate) skipped: u64,
 }
 
 fn column(name: &str) -> usize {
@@ -570,7 +613,7 @@ fn column(name: &str) -> usize {
 }
 
 /// Reads complete master records (`has_header`: the range starts at byte 0).
-fn parse_rows(bytes: &[u8], has_header: bool) -> Result<ParsedRows, String> {
+pub(crate) fn parse_rows(bytes: &[u8], has_header: bool) -> Result<ParsedRows, String> {
     let idx = [
         column("contact_id"),
         column("contact_date"),
@@ -642,7 +685,7 @@ async fn classify_all<C: Classifier>(
 }
 
 /// The labeled part: one header, then one record per row.
-fn encode_part(
+pub(crate) fn encode_part(
     rows: &[LabeledRow],
     labels: &[Label],
     model: &str,
