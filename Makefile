@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deploy help test test-deps lambda-deps invoke-ingest demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
+.PHONY: deploy help test test-deps lambda-deps invoke-ingest invoke-classify demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 CALLTYPE := $(TARGET_DIR)/debug/calltype
 BUCKET ?= local-bucket
@@ -40,6 +40,7 @@ backbone:
 test: test-deps lambda-deps backbone
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
 	scripts/test-invoke-ingest.sh
+	scripts/test-invoke-classify.sh
 	scripts/check-templates.sh
 
 fmt:
@@ -93,3 +94,8 @@ bench:
 invoke-ingest: lambda-deps
 	@test -d $(BUCKET) || python3 samples/stage.py $(BUCKET)
 	scripts/invoke-local.sh ingest $(BUCKET) samples/events/sqs-s3-notification.json
+
+## The classify Lambda under cargo lambda watch, invoked with the sample schedule event on
+## $(BUCKET), labeling through `calltype serve` (MODEL, default: the demo's trained model).
+invoke-classify: lambda-deps
+	scripts/invoke-classify.sh $(BUCKET) $(or $(MODEL),models/demo-classifier)

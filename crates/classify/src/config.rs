@@ -116,6 +116,9 @@ impl TransformSettings {
 pub struct Config {
     /// The data bucket (`CALLTYPE_BUCKET`, required).
     pub bucket: String,
+    /// `CALLTYPE_LOCAL_DIR`: use this directory as the bucket instead of S3 (local runs with
+    /// `cargo lambda watch`, e.g. `make invoke-classify`; never set in AWS).
+    pub local_dir: Option<std::path::PathBuf>,
     pub settings: Settings,
     pub mode: Mode,
 }
@@ -242,6 +245,7 @@ impl Config {
         };
         Ok(Config {
             bucket,
+            local_dir: get("CALLTYPE_LOCAL_DIR").map(Into::into),
             settings,
             mode,
         })
@@ -301,6 +305,7 @@ mod tests {
         assert_eq!(c.settings.layout.prefix(), "calltype/");
         assert_eq!(c.settings.lookback_days, 3);
         assert!(!c.settings.include_transcript);
+        assert_eq!(c.local_dir, None);
         let Mode::Endpoint(e) = c.mode else {
             panic!("endpoint mode is the default")
         };
@@ -322,8 +327,10 @@ mod tests {
             ("CALLTYPE_MAX_IN_FLIGHT", "2"),
             ("CALLTYPE_INCLUDE_TRANSCRIPT", "true"),
             ("CALLTYPE_MAX_PART_BYTES", "1000"),
+            ("CALLTYPE_LOCAL_DIR", "/tmp/bucket"),
         ])
         .unwrap();
+        assert_eq!(c.local_dir, Some("/tmp/bucket".into()));
         assert_eq!(c.settings.layout.prefix(), "x/y/");
         assert_eq!(c.settings.lookback_days, 7);
         assert!(c.settings.include_transcript);

@@ -13,7 +13,7 @@ use classify::{
 };
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use store::{ObjectStore, S3Store};
+use store::{LocalStore, ObjectStore, S3Store};
 
 /// Time kept back from the Lambda deadline to finish the range in hand.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
@@ -22,8 +22,18 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
+    match &config.local_dir {
+        Some(dir) => serve(&LocalStore::new(dir)?, &config).await,
+        None => {
+            let store = S3Store::new(store::s3_client(None).await, config.bucket.clone());
+            serve(&store, &config).await
+        }
+    }
+}
+
+/// Wires the configured mode over `store` and runs the Lambda loop.
+async fn serve<S: ObjectStore>(store: &S, config: &Config) -> Result<(), Error> {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = S3Store::new(store::s3_client(None).await, config.bucket.clone());
     match &config.mode {
         Mode::Endpoint(endpoint) => {
             // The adapter retries transient failures itself; SDK retries on top would multiply.
@@ -39,7 +49,7 @@ async fn main() -> Result<(), Error> {
                 aws_sdk_sagemakerruntime::Client::from_conf(sm_conf),
                 endpoint.options(),
             );
-            Box::pin(serve_endpoint(&store, &classifier, &config.settings)).await
+            Box::pin(serve_endpoint(store, &classifier, &config.settings)).await
         }
         Mode::Transform(transform) => {
             // Control-plane calls are few and idempotent: the SDK's standard retries suit them.
@@ -48,7 +58,7 @@ async fn main() -> Result<(), Error> {
                 config.bucket.clone(),
                 transform.clone(),
             );
-            Box::pin(serve_transform(&store, &jobs, &config.settings, transform)).await
+            Box::pin(serve_transform(store, &jobs, &config.settings, transform)).await
         }
     }
 }
@@ -88,8 +98,15 @@ fn today() -> NaiveDate {
 /// [`DEADLINE_MARGIN`].
 fn with_deadline(settings: &Settings, deadline_ms: u64) -> Settings {
     let mut settings = settings.clone();
-    settings.deadline =
-        instant_of(deadline_ms).map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d));
+    let left_ms = instant_of(deadline_ms)
+        .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64);
+    tracing::info!(deadline_ms, left_ms, "invocation");
+    settings.deadline = instant_of(deadline_ms).map(|d| {
+        // A quarter of the time left when that is less than the margin (short local timeouts,
+        // e.g. `cargo lambda watch`'s 30 s), so a short invocation still gets work done.
+        let left = d.saturating_duration_since(Instant::now());
+        d - DEADLINE_MARGIN.min(left / 4)
+    });
     settings
 }
 
@@ -128,13 +145,17 @@ fn answer(report: RunReport) -> Result<Value, Error> {
     Ok(serde_json::to_value(&report)?)
 }
 
+/// Deadlines below this (2001-09-09 in epoch milliseconds) are not epoch times: `cargo lambda
+/// watch` sends the function timeout itself (e.g. 600000). Such a deadline counts as unknown.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
 /// The Lambda deadline (milliseconds since the epoch) as an [`Instant`].
 fn instant_of(deadline_ms: u64) -> Option<Instant> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_millis() as u64;
-    if deadline_ms == 0 {
+    if deadline_ms < EPOCH_MS_FLOOR {
         return None;
     }
     Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
@@ -256,8 +277,27 @@ mod tests {
     }
 
     #[test]
+    fn short_invocations_keep_most_of_their_time() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let short = with_deadline(&Settings::default(), now_ms + 30_000);
+        let d = short.deadline.unwrap();
+        assert!(d > Instant::now() + Duration::from_secs(20), "{d:?}");
+        let long = with_deadline(&Settings::default(), now_ms + 600_000);
+        let d = long.deadline.unwrap();
+        assert!(d < Instant::now() + Duration::from_secs(511), "{d:?}");
+        assert!(d > Instant::now() + Duration::from_secs(500), "{d:?}");
+    }
+
+    #[test]
     fn deadlines_become_instants() {
         assert!(instant_of(0).is_none());
+        assert!(
+            instant_of(600_000).is_none(),
+            "a timeout, not an epoch time"
+        );
         let in_a_minute = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()

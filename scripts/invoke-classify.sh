@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make invoke-classify`: the classify Lambda under `cargo lambda watch`, invoked with the sample
+# EventBridge schedule event, on a local directory as the bucket, labeling through the SageMaker
+# runtime API served by `calltype serve` on 127.0.0.1 (the endpoint mode the Lambda uses in AWS).
+#
+#   scripts/invoke-classify.sh BUCKET_DIR MODEL_DIR
+#
+# The bucket's master CSVs are made first if it has none (samples staged and ingested). The
+# Lambda looks back far enough to reach the sample calls' dates (2026-11-20..22). Prints the run
+# report as one line of JSON; a second invocation labels nothing (exactly once).
+set -euo pipefail
+bucket=$1; model=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ -f "$model/config.json" ] || {
+  echo "no model in $model: run 'make demo' first (it trains models/demo-classifier) or pass MODEL=DIR" >&2
+  exit 1; }
+target=${CARGO_TARGET_DIR:-target}
+cargo build --locked -q -p calltype
+if ! ls "$bucket"/calltype/transcripts/date=*/transcripts.csv >/dev/null 2>&1; then
+  python3 samples/stage.py "$bucket" >/dev/null
+  "$target/debug/calltype" ingest --store "$bucket" >/dev/null
+fi
+port=${SERVE_PORT:-$((9800 + RANDOM % 100))}
+log=$(mktemp)
+"$target/debug/calltype" serve --model "$model" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 120); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping")" = 200 ] && break
+  kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 1
+done
+days=$(python3 -c 'import datetime as d; print((d.date.today() - d.date(2026, 11, 20)).days + 1)')
+export CALLTYPE_MODE=endpoint CALLTYPE_ENDPOINT_NAME=calltype-local \
+  CALLTYPE_LOOKBACK_DAYS=$(( days > 3 ? days : 3 )) \
+  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:$port \
+  AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local} \
+  AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true
+scripts/invoke-local.sh classify "$bucket" "${@:3}" samples/events/classify-schedule.json
