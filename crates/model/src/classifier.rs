@@ -23,7 +23,8 @@ pub struct InferenceSettings {
     pub max_tokens: usize,
     /// What to do with texts over budget.
     pub long_text: LongText,
-    /// Sequences per forward pass.
+    /// Sequences per forward pass, at most; long sequences get fewer (rows × tokens² is capped
+    /// at 32 × 128², since attention scores grow with the square of the length).
     pub batch_size: usize,
 }
 
@@ -142,7 +143,7 @@ impl Classifier {
         let mut sums = vec![vec![0f64; n]; texts.len()];
         let mut counts = vec![0usize; texts.len()];
         let ctx = Ctx::eval();
-        for chunk in order.chunks(s.batch_size) {
+        for chunk in batches(&order, |j| segments[j].1.len(), s.batch_size) {
             let seqs: Vec<&[u32]> = chunk.iter().map(|&j| segments[j].1.as_slice()).collect();
             let batch = Batch::new(&seqs, self.encoder.pad_id(), &Device::Cpu)?;
             let probs: Vec<Vec<f32>> = self.model.probabilities(&batch, &ctx)?.to_vec2()?;
@@ -182,6 +183,32 @@ impl Classifier {
     }
 }
 
+/// Rows × tokens² allowed in one eval forward pass: 32 sequences of 128 tokens. Attention
+/// scores are rows × heads × tokens², so long sequences get fewer rows per pass; measured with
+/// MiniLM on 2 threads at 512 tokens, 2 rows per pass ran 2× faster than 32 (1/5 the memory),
+/// while 32 rows stay best at 128 tokens (`scripts/bench/model.sh`, BENCHMARKS-MODEL.md).
+const ATTENTION_BUDGET: usize = 32 * 128 * 128;
+
+/// Splits `order` (sorted by ascending length) into consecutive batches of at most `max_rows`
+/// rows whose rows × longest² stays within [`ATTENTION_BUDGET`] (at least one row each).
+fn batches(order: &[usize], len: impl Fn(usize) -> usize, max_rows: usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && end - start < max_rows {
+            let longest = len(order[end]);
+            if (end + 1 - start) * longest * longest > ATTENTION_BUDGET {
+                break;
+            }
+            end += 1;
+        }
+        out.push(&order[start..end]);
+        start = end;
+    }
+    out
+}
+
 /// Index of the largest value (the first on ties).
 pub(crate) fn argmax(xs: &[f32]) -> usize {
     let mut best = 0;
@@ -196,6 +223,22 @@ pub(crate) fn argmax(xs: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_shrink_for_long_sequences() {
+        let order: Vec<usize> = (0..40).collect();
+        let sizes = |len: usize, max: usize| -> Vec<usize> {
+            batches(&order, |_| len, max)
+                .iter()
+                .map(|b| b.len())
+                .collect()
+        };
+        assert_eq!(sizes(128, 32), vec![32, 8]);
+        assert_eq!(sizes(512, 32), vec![2; 20]);
+        assert_eq!(sizes(256, 4), vec![4; 10]);
+        assert_eq!(sizes(4096, 32), vec![1; 40]);
+        assert!(batches(&[], |_| 1, 8).is_empty());
+    }
 
     #[test]
     fn classifier_can_be_shared_across_threads() {

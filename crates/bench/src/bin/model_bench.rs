@@ -10,9 +10,10 @@
 //!   model_bench make-classifier --backbone DIR --labels a,b,c --out DIR [--seed N]
 //!       The backbone with a fresh seeded head, saved in Hugging Face layout.
 //!   model_bench infer --model DIR --texts FILE.jsonl --max-tokens N --batch N [--limit N]
-//!       [--dump FILE.json]
+//!       [--model-batch N] [--dump FILE.json]
 //!       One warm-up call, then `Classifier::predict` over the texts in calls of `batch` texts
-//!       (tokenization included); prints texts/s and peak RSS, dumps the probabilities.
+//!       (tokenization included), `model-batch` sequences per forward pass (default `batch`);
+//!       prints texts/s and peak RSS, dumps the probabilities.
 //!   model_bench train --backbone DIR --texts FILE.jsonl --split NAME --max-tokens N
 //!       --batch N [--grad-accum N] [--epochs N] [--limit N] --out DIR
 //!       `model::train` without dev data; examples/s over every optimiser step but the first
@@ -158,9 +159,11 @@ fn infer(a: &Args) -> anyhow::Result<serde_json::Value> {
     let t_load = Instant::now();
     let mut clf = Classifier::load(&a.path("model")?)?;
     let load_s = t_load.elapsed().as_secs_f64();
+    // Sequences per forward pass: the call size unless `--model-batch` says otherwise.
+    let model_batch = a.num("model-batch", Some(batch))?;
     clf.set_settings(InferenceSettings {
         max_tokens,
-        batch_size: batch,
+        batch_size: model_batch,
         ..*clf.settings()
     });
     let rss_loaded = peak_rss();
@@ -181,6 +184,7 @@ fn infer(a: &Args) -> anyhow::Result<serde_json::Value> {
         "side": "candle",
         "max_tokens": max_tokens,
         "batch": batch,
+        "model_batch": model_batch,
         "texts": texts.len(),
         "seconds": seconds,
         "texts_per_s": texts.len() as f64 / seconds,
