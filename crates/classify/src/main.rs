@@ -98,15 +98,18 @@ fn today() -> NaiveDate {
 /// [`DEADLINE_MARGIN`].
 fn with_deadline(settings: &Settings, deadline_ms: u64) -> Settings {
     let mut settings = settings.clone();
-    let left_ms = instant_of(deadline_ms)
-        .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64);
-    tracing::info!(deadline_ms, left_ms, "invocation");
-    settings.deadline = instant_of(deadline_ms).map(|d| {
-        // A quarter of the time left when that is less than the margin (short local timeouts,
-        // e.g. `cargo lambda watch`'s 30 s), so a short invocation still gets work done.
-        let left = d.saturating_duration_since(Instant::now());
-        d - DEADLINE_MARGIN.min(left / 4)
-    });
+    let deadline = instant_of(deadline_ms);
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    tracing::info!(
+        deadline_ms,
+        left_ms = left.map(|l| l.as_millis() as u64),
+        "invocation"
+    );
+    // At most a quarter of the time left goes to the margin (short local timeouts, e.g. `cargo
+    // lambda watch`'s), so a short invocation still gets work done.
+    settings.deadline = deadline
+        .zip(left)
+        .map(|(d, l)| d - DEADLINE_MARGIN.min(l / 4));
     settings
 }
 

@@ -6,40 +6,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use classify::{
-    run, watermark_key, Classifier, ClassifyError, Label, Settings, Watermark, LABELED_COLUMNS,
-};
+use classify::{run, watermark_key, Classifier, ClassifyError, Label, Settings, LABELED_COLUMNS};
 use master_csv::encode::{encode_rows, header};
 use master_csv::{Layout, Row};
 use store::{Condition, CrashAfter, LocalStore, Object, ObjectMeta, ObjectStore, StoreError};
 
-const TODAY: &str = "2026-11-20";
-
-fn today() -> NaiveDate {
-    NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").unwrap()
-}
-
-fn row(date: &str, id: &str, transcript: &str) -> Row {
-    Row {
-        contact_id: id.into(),
-        contact_date: date.into(),
-        channel: "VOICE".into(),
-        redacted: true,
-        language: "en-US".into(),
-        version: "1.1.0".into(),
-        duration_ms: Some(1000),
-        turns: 2,
-        sentiment_customer: None,
-        sentiment_agent: Some(1.0),
-        categories: String::new(),
-        summary: String::new(),
-        transcript: transcript.into(),
-        source_key: format!("Analysis/Voice/Redacted/{id}_analysis.json"),
-        instance_id: "inst".into(),
-        ingested_at: "2026-11-20T10:00:00Z".into(),
-    }
-}
+mod common;
+use common::{append, master, master_size, row, today, watermark, TODAY};
 
 /// Labels by keyword; counts texts; can be told to fail transiently.
 #[derive(Default)]
@@ -99,10 +72,6 @@ fn settings() -> Settings {
     Settings::default()
 }
 
-fn master(date: &str) -> String {
-    Layout::default().master(date)
-}
-
 /// Appends raw bytes to a master (creating it with its header if needed).
 async fn append_bytes<S: ObjectStore>(s: &S, date: &str, bytes: &[u8]) {
     let key = master(date);
@@ -112,10 +81,6 @@ async fn append_bytes<S: ObjectStore>(s: &S, date: &str, bytes: &[u8]) {
     };
     body.extend_from_slice(bytes);
     s.put(&key, body, Condition::None).await.unwrap();
-}
-
-async fn append<S: ObjectStore>(s: &S, date: &str, rows: &[Row]) {
-    append_bytes(s, date, &encode_rows(rows)).await;
 }
 
 /// Every labeled row of a partition, `(part key, record)`, checking one header per part.
@@ -150,18 +115,6 @@ async fn assert_labeled_once<S: ObjectStore>(s: &S, date: &str, ids: &[&str]) {
     let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(got, want, "labeled rows of {date}");
-}
-
-async fn watermark<S: ObjectStore>(s: &S, date: &str) -> Option<Watermark> {
-    let key = watermark_key(&Layout::default(), date);
-    s.get(&key)
-        .await
-        .unwrap()
-        .map(|o| serde_json::from_slice(&o.body).unwrap())
-}
-
-async fn master_size<S: ObjectStore>(s: &S, date: &str) -> u64 {
-    s.head(&master(date)).await.unwrap().unwrap().size
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! Helpers of the batch-transform tests: master rows, labeled-part readers, and what SageMaker
-//! does with a job's input (one keyword label per JSON Lines record, in order).
+//! Helpers shared by the classify tests: master rows, labeled-part readers, and what SageMaker
+//! does with a batch-transform job's input (one keyword label per JSON Lines record, in order).
 
 #![allow(dead_code)]
 
