@@ -36,6 +36,46 @@ pub struct Columns {
     pub label: Option<String>,
 }
 
+/// The labelled-data flags `train` and `eval` share.
+#[derive(clap::Args)]
+pub struct LabelledData {
+    /// Labelled data: a CSV with text and label columns, or a directory of Contact Lens files.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// With a directory: the `contact_id,label[,split]` CSV (default DIR/labels.csv).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// The text column of a CSV [default: transcript, else text].
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// The label column of a CSV or labels CSV [default: label, else category].
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Keep only the rows whose `split` column is this (e.g. train, test).
+    #[arg(long)]
+    pub split: Option<String>,
+}
+
+impl LabelledData {
+    /// The column names the flags ask for.
+    pub fn columns(&self) -> Columns {
+        Columns {
+            text: self.text_column.clone(),
+            label: self.label_column.clone(),
+        }
+    }
+
+    /// The examples the flags name (see [`load_labelled`]).
+    pub fn load(&self) -> Result<Vec<Example>> {
+        load_labelled(
+            &self.data,
+            self.labels.as_deref(),
+            &self.columns(),
+            self.split.as_deref(),
+        )
+    }
+}
+
 const TEXT_COLUMNS: &[&str] = &["transcript", "text"];
 const LABEL_COLUMNS: &[&str] = &["label", "category"];
 const ID_COLUMN: &str = "contact_id";

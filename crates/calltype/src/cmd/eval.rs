@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model::{Classifier, EvalReport, LongText, TRAINING_LOG};
 use serde_json::{json, Value};
 
-use super::data::{self, warn, Columns, Example};
+use super::data::{self, warn, Example};
 use crate::plot::{self, EpochPoint};
 
 /// Texts per call into the model (one progress-bar tick).
@@ -20,21 +20,8 @@ pub struct Args {
     /// A trained model directory (Hugging Face layout).
     #[arg(long)]
     model: PathBuf,
-    /// Labelled data: a CSV with text and label columns, or a directory of Contact Lens files.
-    #[arg(long)]
-    data: PathBuf,
-    /// With a directory: the `contact_id,label[,split]` CSV (default DIR/labels.csv).
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// The text column of a CSV [default: transcript, else text].
-    #[arg(long)]
-    text_column: Option<String>,
-    /// The label column of a CSV or labels CSV [default: label, else category].
-    #[arg(long)]
-    label_column: Option<String>,
-    /// Keep only the rows whose `split` column is this (e.g. test).
-    #[arg(long)]
-    split: Option<String>,
+    #[command(flatten)]
+    input: data::LabelledData,
     /// Directory for report.json, confusion.csv, predictions.csv and the PNGs.
     #[arg(long)]
     report: PathBuf,
@@ -72,16 +59,7 @@ pub fn parse_long_text(s: &str) -> Result<LongText, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let columns = Columns {
-        text: args.text_column.clone(),
-        label: args.label_column.clone(),
-    };
-    let examples = data::load_labelled(
-        &args.data,
-        args.labels.as_deref(),
-        &columns,
-        args.split.as_deref(),
-    )?;
+    let examples = args.input.load()?;
     let mut classifier = Classifier::load(&args.model)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
     if args.long_text.is_some() || args.max_tokens.is_some() {
@@ -133,8 +111,8 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.report.display()))?;
     let json = json!({
         "model": args.model.display().to_string(),
-        "data": args.data.display().to_string(),
-        "split": args.split,
+        "data": args.input.data.display().to_string(),
+        "split": args.input.split,
         "examples": report.examples,
         "accuracy": report.accuracy,
         "macro_f1": report.macro_f1,

@@ -9,28 +9,15 @@ use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use model::{DevStats, LongText, TrainConfig, TrainProgress};
 
-use super::data::{self, label_counts, warn, Columns, Example};
+use super::data::{self, label_counts, warn, Example};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The backbone to fine-tune: a Hugging Face model directory (e.g. models/all-MiniLM-L6-v2).
     #[arg(long)]
     backbone: PathBuf,
-    /// Training data: a CSV with text and label columns, or a directory of Contact Lens files.
-    #[arg(long)]
-    data: PathBuf,
-    /// With a directory: the `contact_id,label[,split]` CSV (default DIR/labels.csv).
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// The text column of a CSV [default: transcript, else text].
-    #[arg(long)]
-    text_column: Option<String>,
-    /// The label column of a CSV or labels CSV [default: label, else category].
-    #[arg(long)]
-    label_column: Option<String>,
-    /// Keep only the rows whose `split` column is this (e.g. train).
-    #[arg(long)]
-    split: Option<String>,
+    #[command(flatten)]
+    input: data::LabelledData,
     /// Dev data in the same forms; without it, a seeded stratified split of --data.
     #[arg(long)]
     dev: Option<PathBuf>,
@@ -73,16 +60,8 @@ pub fn run(args: Args) -> Result<()> {
     if !(0.0..1.0).contains(&args.dev_fraction) {
         bail!("--dev-fraction must be in [0, 1)");
     }
-    let columns = Columns {
-        text: args.text_column.clone(),
-        label: args.label_column.clone(),
-    };
-    let pool = data::load_labelled(
-        &args.data,
-        args.labels.as_deref(),
-        &columns,
-        args.split.as_deref(),
-    )?;
+    let columns = args.input.columns();
+    let pool = args.input.load()?;
     let pool = drop_rare(pool, args.min_examples);
     let (train, dev) = match &args.dev {
         Some(dev) => {
