@@ -321,13 +321,7 @@ async fn partition<S: ObjectStore, C: Classifier>(
     p.master_bytes = meta.size;
     let mut first = true;
     loop {
-        if cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            p.out_of_time = true;
-            tracing::info!(
-                date,
-                watermark = p.watermark_after,
-                "out of time; the rest waits for the next run"
-            );
+        if out_of_time(cfg, date, p) {
             return Ok(());
         }
         let Some(claim) =
@@ -393,6 +387,21 @@ async fn partition<S: ObjectStore, C: Classifier>(
         advance(store, cfg, &wm_key, claim.range).await?;
         p.watermark_after = to;
     }
+}
+
+/// Whether the run's deadline has passed; if so, marks the partition and logs that the rest
+/// waits for the next run.
+pub(crate) fn out_of_time(cfg: &Settings, date: &str, p: &mut PartitionReport) -> bool {
+    let late = cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    if late {
+        p.out_of_time = true;
+        tracing::info!(
+            date,
+            watermark = p.watermark_after,
+            "out of time; the rest waits for the next run"
+        );
+    }
+    late
 }
 
 /// Decides the next range to label, claiming it in the watermark; `None` when nothing

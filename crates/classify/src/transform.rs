@@ -41,8 +41,8 @@ use store::{Condition, ObjectStore, StoreError};
 use crate::config::{Settings, TransformSettings};
 use crate::endpoint::head_and_tail;
 use crate::pipeline::{
-    advance, encode_part, for_each_partition, next_claim, parse_rows, part_key, read_range,
-    watermark_key, ByteRange, Claim, LabeledRow, PartitionReport, RunReport,
+    advance, encode_part, for_each_partition, next_claim, out_of_time, parse_rows, part_key,
+    read_range, watermark_key, ByteRange, Claim, LabeledRow, PartitionReport, RunReport,
 };
 use crate::wire::WireFormat;
 use crate::ClassifyError;
@@ -278,13 +278,7 @@ async fn partition<S: ObjectStore, J: TransformJobs>(
     };
     let mut first = true;
     loop {
-        if cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            p.out_of_time = true;
-            tracing::info!(
-                date,
-                watermark = p.watermark_after,
-                "out of time; the rest waits for the next run"
-            );
+        if out_of_time(cfg, date, p) {
             return Ok(());
         }
         let Some(claim) =
