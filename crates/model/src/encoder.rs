@@ -4,7 +4,8 @@
 use candle_core::{Result, Tensor};
 
 use crate::config::{Arch, EncoderConfig};
-use crate::nn::{embed, gelu, param, Batch, Ctx, LayerNorm, Linear, Weights};
+use crate::kernels::{self, Activation};
+use crate::nn::{embed, param, Batch, Ctx, LayerNorm, Linear, Weights};
 
 /// Every parameter of a sequence classifier (`with_head`) or bare encoder, with its shape, in
 /// Hugging Face naming (`bert.` / `distilbert.` prefix on encoder weights).
@@ -103,24 +104,16 @@ struct Attention {
 impl Attention {
     /// Multi-head self-attention; returns the concatenated context `(B, T, H)`.
     fn forward(&self, x: &Tensor, mask: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        let (b, t, h) = x.dims3()?;
-        let split = |y: Tensor| -> Result<Tensor> {
-            y.reshape((b, t, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split(self.q.forward(x)?)?;
-        let k = split(self.k.forward(x)?)?;
-        let v = split(self.v.forward(x)?)?;
+        let qkv = Linear::stack(&[&self.q, &self.k, &self.v])?.forward(x)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let probs = ctx.softmax(&scores)?;
-        let probs = ctx.dropout(&probs, self.dropout)?;
-        probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, t, h))
+        kernels::attention(
+            &qkv,
+            mask,
+            self.heads,
+            scale,
+            ctx.dropout_args(self.dropout),
+            ctx.train,
+        )
     }
 }
 
@@ -258,13 +251,20 @@ impl Encoder {
         x = ctx.dropout(&x, self.cfg.hidden_dropout)?;
         for layer in &self.layers {
             let a = layer.attn.forward(&x, &batch.mask, ctx)?;
-            let mut a = layer.attn_out.forward(&a)?;
-            if layer.attn_out_dropout {
-                a = ctx.dropout(&a, self.cfg.hidden_dropout)?;
-            }
+            let p = if layer.attn_out_dropout {
+                self.cfg.hidden_dropout
+            } else {
+                0.0
+            };
+            let a = layer
+                .attn_out
+                .forward_act(&a, Activation::Identity, p, ctx)?;
             let x1 = layer.ln1.forward(&(a + &x)?, ctx)?;
-            let f = gelu(&layer.ff1.forward(&x1)?)?;
-            let f = ctx.dropout(&layer.ff2.forward(&f)?, self.cfg.hidden_dropout)?;
+            let f = layer.ff1.forward_act(&x1, Activation::Gelu, 0.0, ctx)?;
+            let f =
+                layer
+                    .ff2
+                    .forward_act(&f, Activation::Identity, self.cfg.hidden_dropout, ctx)?;
             x = layer.ln2.forward(&(f + x1)?, ctx)?;
         }
         Ok(x)

@@ -6,8 +6,11 @@
 //! - [`train`] with [`TrainConfig`]: fine-tunes a backbone, writes the best epoch in HF layout
 //!   with `training_log.json`; [`evaluate`] gives an [`EvalReport`].
 //! - [`encoder`]: our own BERT/DistilBERT encoders and heads with Hugging Face parameter names,
-//!   a train mode (dropout, layer norm and softmax from differentiable ops) and an eval mode
-//!   (fused kernels). [`tokenize`]: `tokenizer.json` with head+tail truncation and windows.
+//!   a train mode (dropout; layer norm, attention and GELU with gradients) and an eval mode.
+//!   [`kernels`]: the fused CPU ops both modes run on (linear + activation + dropout, packed-QKV
+//!   attention, layer norm, dropout, in-place AdamW), each a candle custom op with its backward
+//!   written out, so that a training step is a few large passes instead of hundreds of small
+//!   ones. [`tokenize`]: `tokenizer.json` with head+tail truncation and windows.
 //!
 //! Model directories are Hugging Face layout (`config.json` with `id2label`/`label2id`,
 //! `model.safetensors`, `tokenizer.json`), so what we train loads in `transformers` and the
@@ -22,6 +25,7 @@ mod classifier;
 pub mod config;
 pub mod encoder;
 mod error;
+pub mod kernels;
 mod metrics;
 pub mod nn;
 pub mod optim;

@@ -1,11 +1,12 @@
-//! Layers shared by the encoders, each with a train path (differentiable ops only) and an
-//! eval path (fused kernels allowed).
+//! Layers shared by the encoders, over the fused kernels of [`crate::kernels`]; train mode
+//! keeps what backward needs and applies dropout, eval mode does neither.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
+use crate::kernels::{self, Activation};
 use crate::rng::Rng;
 
 /// Named parameters in Hugging Face naming, ordered by name.
@@ -13,7 +14,7 @@ pub type Weights = BTreeMap<String, Tensor>;
 
 /// How a forward pass runs.
 pub struct Ctx {
-    /// Train mode: layer norm and softmax are built from differentiable ops.
+    /// Train mode: kernels keep what backward needs; layer norm runs our kernel with backward.
     pub train: bool,
     /// Apply dropout (only meaningful in train mode).
     pub dropout: bool,
@@ -40,19 +41,24 @@ impl Ctx {
         }
     }
 
-    /// Inverted dropout with probability `p`; identity in eval mode or when `p == 0`.
+    /// Inverted dropout with probability `p`; identity in eval mode or when `p == 0`. Each
+    /// call draws a fresh seed; the mask is regenerated from it in backward, never stored.
     pub fn dropout(&self, xs: &Tensor, p: f32) -> Result<Tensor> {
         if !(self.train && self.dropout) || p <= 0.0 {
             return Ok(xs.clone());
         }
-        let n = xs.elem_count();
-        let keep = 1.0 / (1.0 - p);
-        let mut rng = self.rng.borrow_mut();
-        let mask: Vec<f32> = (0..n)
-            .map(|_| if rng.uniform() < p as f64 { 0.0 } else { keep })
-            .collect();
-        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
-        xs.mul(&mask)
+        let seed = self.rng.borrow_mut().next_u64();
+        kernels::dropout(xs, p, seed)
+    }
+
+    /// `(p, seed)` for a fused kernel's dropout: a fresh seed when dropout is on in train
+    /// mode and `p > 0`, else `(0, 0)` (no dropout).
+    pub fn dropout_args(&self, p: f32) -> (f32, u64) {
+        if self.train && self.dropout && p > 0.0 {
+            (p, self.rng.borrow_mut().next_u64())
+        } else {
+            (0.0, 0)
+        }
     }
 
     /// Softmax over the last dimension.
@@ -96,16 +102,36 @@ impl Linear {
 
     /// Applies the layer to `(.., in)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let inp = *dims.last().expect("non-scalar input");
-        let rows = x.elem_count() / inp;
-        let y = x
-            .reshape((rows, inp))?
-            .matmul(&self.w.t()?)?
-            .broadcast_add(&self.b)?;
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-scalar") = self.w.dim(0)?;
-        y.reshape(out_dims)
+        kernels::linear(x, &self.w, &self.b, Activation::Identity, (0.0, 0), false)
+    }
+
+    /// `dropout(act(x Wᵀ + b))` in one fused op; dropout only in train mode.
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        act: Activation,
+        dropout: f32,
+        ctx: &Ctx,
+    ) -> Result<Tensor> {
+        kernels::linear(
+            x,
+            &self.w,
+            &self.b,
+            act,
+            ctx.dropout_args(dropout),
+            ctx.train,
+        )
+    }
+
+    /// The layers' weights stacked along the output dimension (one layer computing all
+    /// their outputs side by side); differentiable, so gradients reach each part.
+    pub fn stack(layers: &[&Linear]) -> Result<Linear> {
+        let ws: Vec<&Tensor> = layers.iter().map(|l| &l.w).collect();
+        let bs: Vec<&Tensor> = layers.iter().map(|l| &l.b).collect();
+        Ok(Linear {
+            w: Tensor::cat(&ws, 0)?,
+            b: Tensor::cat(&bs, 0)?,
+        })
     }
 }
 
@@ -127,14 +153,10 @@ impl LayerNorm {
         })
     }
 
-    /// Normalises `x`; differentiable in train mode, fused in eval mode.
+    /// Normalises `x`: our fused kernel with backward in train mode, candle's in eval mode.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         if ctx.train {
-            let mean = x.mean_keepdim(D::Minus1)?;
-            let xc = x.broadcast_sub(&mean)?;
-            let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-            let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-            xn.broadcast_mul(&self.w)?.broadcast_add(&self.b)
+            kernels::layer_norm(x, &self.w, &self.b, self.eps)
         } else {
             candle_nn::ops::layer_norm(&x.contiguous()?, &self.w, &self.b, self.eps as f32)
         }
@@ -148,11 +170,6 @@ pub fn embed(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     table
         .index_select(&ids.flatten_all()?, 0)?
         .reshape((b, t, h))
-}
-
-/// Exact (erf) GELU, as Hugging Face's `gelu`.
-pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    x.gelu_erf()
 }
 
 /// A padded batch of token ids ready for an encoder.

@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
+use std::cell::RefCell;
+
 use candle_core::{Result, Tensor, Var};
+
+use crate::kernels::{sum_squares, AdamWUpdate};
 
 /// AdamW hyper-parameters (torch defaults except `lr`).
 #[derive(Debug, Clone, Copy)]
@@ -36,12 +40,14 @@ struct Slot {
     name: String,
     var: Var,
     decay: bool,
-    m: Tensor,
-    v: Tensor,
+    m: Vec<f32>,
+    v: Vec<f32>,
 }
 
 /// `torch.optim.AdamW`: `θ ← θ(1 − lr·λ)`, then the bias-corrected Adam step. Parameters
-/// without a gradient are left untouched (as torch does for `grad is None`).
+/// without a gradient are left untouched (as torch does for `grad is None`). Each parameter
+/// is updated in place in one fused pass ([`crate::kernels::AdamWUpdate`]); the moments live
+/// in the optimiser as plain vectors.
 pub struct AdamW {
     slots: Vec<Slot>,
     step: i32,
@@ -55,15 +61,16 @@ impl AdamW {
         let slots = vars
             .into_iter()
             .map(|(name, var, decay)| {
-                Ok(Slot {
-                    m: var.zeros_like()?,
-                    v: var.zeros_like()?,
+                let n = var.elem_count();
+                Slot {
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
                     name,
                     var,
                     decay,
-                })
+                }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(Self {
             slots,
             step: 0,
@@ -73,27 +80,35 @@ impl AdamW {
 
     /// One update from gradients keyed by parameter name.
     pub fn step(&mut self, grads: &HashMap<String, Tensor>) -> Result<()> {
+        self.step_scaled(grads, 1.0)
+    }
+
+    /// One update from gradients keyed by parameter name, each multiplied by `grad_scale`
+    /// first (the factor [`clip_scale`] gives), without materialising the scaled gradients.
+    pub fn step_scaled(&mut self, grads: &HashMap<String, Tensor>, grad_scale: f64) -> Result<()> {
         self.step += 1;
         let p = self.params;
         let bc1 = 1.0 - p.beta1.powi(self.step);
         let bc2 = 1.0 - p.beta2.powi(self.step);
-        let step_size = p.lr / bc1;
-        let bc2_sqrt = bc2.sqrt();
         for s in &mut self.slots {
             let Some(g) = grads.get(&s.name) else {
                 continue;
             };
-            let theta = s.var.as_tensor();
-            let theta = if s.decay && p.weight_decay != 0.0 {
-                (theta * (1.0 - p.lr * p.weight_decay))?
-            } else {
-                theta.clone()
+            let g = g.contiguous()?;
+            let update = AdamWUpdate {
+                m: RefCell::new(&mut s.m),
+                v: RefCell::new(&mut s.v),
+                grad_scale: grad_scale as f32,
+                betas: (p.beta1 as f32, p.beta2 as f32, p.eps as f32),
+                decay: if s.decay {
+                    (1.0 - p.lr * p.weight_decay) as f32
+                } else {
+                    1.0
+                },
+                step_size: (p.lr / bc1) as f32,
+                bc2_sqrt: bc2.sqrt() as f32,
             };
-            s.m = ((&s.m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
-            s.v = ((&s.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
-            let denom = ((s.v.sqrt()? / bc2_sqrt)? + p.eps)?;
-            let update = (s.m.div(&denom)? * step_size)?;
-            s.var.set(&(theta - update)?.detach())?;
+            s.var.as_tensor().inplace_op2(&g, &update)?;
         }
         Ok(())
     }
@@ -103,26 +118,17 @@ impl AdamW {
 pub fn global_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
     let mut sum = 0f64;
     for g in grads.values() {
-        sum += g
-            .sqr()?
-            .sum_all()?
-            .to_dtype(candle_core::DType::F64)?
-            .to_scalar::<f64>()?;
+        sum += sum_squares(g)?;
     }
     Ok(sum.sqrt())
 }
 
-/// Scales gradients so their global norm is at most `max_norm` (torch's
-/// `clip_grad_norm_`); returns the norm before clipping.
-pub fn clip_grad_norm(grads: &mut HashMap<String, Tensor>, max_norm: f64) -> Result<f64> {
+/// The factor that brings the gradients' global norm to at most `max_norm` (torch's
+/// `clip_grad_norm_`: `max_norm / (norm + 1e-6)` when that is below 1, else 1), and the norm.
+pub fn clip_scale(grads: &HashMap<String, Tensor>, max_norm: f64) -> Result<(f64, f64)> {
     let norm = global_norm(grads)?;
     let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
-        for g in grads.values_mut() {
-            *g = (&*g * coef)?;
-        }
-    }
-    Ok(norm)
+    Ok((coef.min(1.0), norm))
 }
 
 /// Linear warm-up from 0 to `base` over `warmup` steps, then linear decay to 0 at `total`

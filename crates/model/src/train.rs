@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::{Classifier, InferenceSettings};
 use crate::metrics::evaluate;
 use crate::nn::{Batch, Ctx};
-use crate::optim::{clip_grad_norm, decays, linear_schedule, AdamWParams};
+use crate::optim::{clip_scale, decays, linear_schedule, AdamWParams};
 use crate::rng::Rng;
 use crate::tokenize::{LongText, TextEncoder};
 use crate::trainable::Trainable;
@@ -297,12 +297,13 @@ pub fn train(
                     }
                 }
             }
-            if let Some(max) = cfg.grad_clip {
-                clip_grad_norm(&mut acc, max)?;
-            }
+            let scale = match cfg.grad_clip {
+                Some(max) => clip_scale(&acc, max)?.0,
+                None => 1.0,
+            };
             let lr = linear_schedule(cfg.lr, step, warmup, total_steps);
             opt.params.lr = lr;
-            opt.step(&acc)?;
+            opt.step_scaled(&acc, scale)?;
             step += 1;
             progress(TrainProgress::Step {
                 epoch,
