@@ -140,7 +140,7 @@ impl FromStr for Participants {
     }
 }
 
-/// One turn (voice) or message (chat).
+/// One turn (voice) or message (chat); its text is [`Contact::text`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Turn {
     /// Who spoke or wrote it.
@@ -149,8 +149,9 @@ pub struct Turn {
     pub begin_ms: Option<u64>,
     /// Voice: `EndOffsetMillis`. Chat: `None`.
     pub end_ms: Option<u64>,
-    /// The content, whitespace normalised (one line, trimmed, never empty).
-    pub text: String,
+    /// Where its text lies in the contact's text buffer.
+    #[serde(skip)]
+    span: (usize, usize),
 }
 
 /// A parsed post-call analysis: the fields the pipeline needs.
@@ -176,6 +177,9 @@ pub struct Contact {
     pub duration_ms: Option<u64>,
     /// Turns in order of start (voice: `BeginOffsetMillis`; chat: `AbsoluteTime`).
     pub turns: Vec<Turn>,
+    /// Every turn's text, normalised, back to back (one allocation instead of one per turn).
+    #[serde(skip)]
+    texts: String,
     /// `ConversationCharacteristics.Sentiment.OverallSentiment` of the customer.
     pub sentiment_customer: Option<f64>,
     /// `ConversationCharacteristics.Sentiment.OverallSentiment` of the agent.
@@ -188,6 +192,12 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// The text of `turn` (a turn of this contact), whitespace normalised: one line, trimmed,
+    /// never empty.
+    pub fn text(&self, turn: &Turn) -> &str {
+        &self.texts[turn.span.0..turn.span.1]
+    }
+
     /// The transcript as one line of text.
     ///
     /// Turns are taken in order of start, whitespace normalised (any run of whitespace,
@@ -196,8 +206,7 @@ impl Contact {
     /// joined by a single space. `Customer`/`Agent`: only that role's turns, untagged, joined
     /// by a space.
     pub fn transcript(&self, who: Participants) -> String {
-        let cap: usize = self.turns.iter().map(|t| t.text.len() + 11).sum();
-        let mut out = String::with_capacity(cap);
+        let mut out = String::with_capacity(self.texts.len() + 11 * self.turns.len());
         for t in &self.turns {
             let wanted = match who {
                 Participants::All => true,
@@ -207,7 +216,6 @@ impl Contact {
             if !wanted {
                 continue;
             }
-            let mark = out.len();
             if !out.is_empty() {
                 out.push(' ');
             }
@@ -215,11 +223,26 @@ impl Contact {
                 out.push_str(t.role.as_str());
                 out.push_str(": ");
             }
-            if !text::push_normalised(&mut out, &t.text) {
-                out.truncate(mark);
-            }
+            // Normalised and non-empty by construction: the buffer is only written by parse.
+            out.push_str(self.text(t));
         }
         out
+    }
+}
+
+/// Turn texts being collected into one buffer.
+#[derive(Default)]
+struct Texts(String);
+
+impl Texts {
+    fn with_capacity(n: usize) -> Self {
+        Self(String::with_capacity(n))
+    }
+
+    /// Appends `s` normalised; its span, or `None` when it has no visible text.
+    fn push(&mut self, s: &str) -> Option<(usize, usize)> {
+        let start = self.0.len();
+        text::push_normalised(&mut self.0, s).then(|| (start, self.0.len()))
     }
 }
 
@@ -428,9 +451,15 @@ fn build(doc: RawDoc<'_>, key: Option<&str>, opts: ParseOptions) -> Result<Conta
     let participants = doc.participants.unwrap_or_default();
     let roles = RoleMap::new(&participants);
 
+    let mut texts = Texts::with_capacity(
+        items
+            .iter()
+            .map(|i| i.content.as_deref().map_or(0, str::len))
+            .sum(),
+    );
     let (turns, span) = match channel {
-        Channel::Voice => (voice_turns(&items, &roles), None),
-        Channel::Chat => chat_turns(&items, &roles, opts),
+        Channel::Voice => (voice_turns(&items, &roles, &mut texts), None),
+        Channel::Chat => chat_turns(&items, &roles, opts, &mut texts),
     };
 
     let cc = doc.conversation_characteristics.unwrap_or_default();
@@ -507,6 +536,7 @@ fn build(doc: RawDoc<'_>, key: Option<&str>, opts: ParseOptions) -> Result<Conta
         contact_date,
         duration_ms,
         turns,
+        texts: texts.0,
         sentiment_customer,
         sentiment_agent,
         categories,
@@ -572,7 +602,7 @@ fn is_message(item: &RawItem<'_>) -> bool {
 }
 
 /// Voice turns ordered by `BeginOffsetMillis` (stable; file order kept if any offset is missing).
-fn voice_turns(items: &[RawItem<'_>], roles: &RoleMap<'_>) -> Vec<Turn> {
+fn voice_turns(items: &[RawItem<'_>], roles: &RoleMap<'_>, texts: &mut Texts) -> Vec<Turn> {
     let mut turns = Vec::with_capacity(items.len());
     for item in items {
         if item.kind.is_some() && !is_message(item) {
@@ -581,15 +611,14 @@ fn voice_turns(items: &[RawItem<'_>], roles: &RoleMap<'_>) -> Vec<Turn> {
         let Some(content) = item.content.as_deref() else {
             continue;
         };
-        let text = text::normalised(content);
-        if text.is_empty() {
+        let Some(span) = texts.push(content) else {
             continue;
-        }
+        };
         turns.push(Turn {
             role: roles.item_role(item),
             begin_ms: item.begin_offset_millis,
             end_ms: item.end_offset_millis,
-            text,
+            span,
         });
     }
     if turns.iter().all(|t| t.begin_ms.is_some())
@@ -605,6 +634,7 @@ fn chat_turns(
     items: &[RawItem<'_>],
     roles: &RoleMap<'_>,
     opts: ParseOptions,
+    texts: &mut Texts,
 ) -> (Vec<Turn>, Option<(i64, i64)>) {
     let times: Vec<Option<i64>> = items
         .iter()
@@ -629,10 +659,9 @@ fn chat_turns(
         let Some(content) = item.content.as_deref() else {
             continue;
         };
-        let text = text::normalised(content);
-        if text.is_empty() {
+        let Some(span) = texts.push(content) else {
             continue;
-        }
+        };
         let begin_ms = match (time, first) {
             (Some(t), Some(f)) => Some((t - f).max(0) as u64),
             _ => item.begin_offset_millis,
@@ -643,7 +672,7 @@ fn chat_turns(
                 role,
                 begin_ms,
                 end_ms: item.end_offset_millis,
-                text,
+                span,
             },
         ));
     }
@@ -684,13 +713,23 @@ mod tests {
     }
 
     #[test]
-    fn transcript_normalises_hand_built_turns() {
-        let turn = |role, text: &str| Turn {
-            role,
-            begin_ms: None,
-            end_ms: None,
-            text: text.to_string(),
-        };
+    fn transcript_joins_normalised_turns() {
+        let mut texts = Texts::default();
+        let mut turns = Vec::new();
+        for (role, text) in [
+            (Role::Agent, " Hello,\r\n  how\tcan I help? "),
+            (Role::Customer, "\n\n"),
+            (Role::Customer, "My\u{2028}bill."),
+        ] {
+            if let Some(span) = texts.push(text) {
+                turns.push(Turn {
+                    role,
+                    begin_ms: None,
+                    end_ms: None,
+                    span,
+                });
+            }
+        }
         let c = Contact {
             contact_id: "c".into(),
             instance_id: None,
@@ -700,16 +739,15 @@ mod tests {
             version: "1.1.0".into(),
             contact_date: None,
             duration_ms: None,
-            turns: vec![
-                turn(Role::Agent, " Hello,\r\n  how\tcan I help? "),
-                turn(Role::Customer, "\n\n"),
-                turn(Role::Customer, "My\u{2028}bill."),
-            ],
+            turns,
+            texts: texts.0,
             sentiment_customer: None,
             sentiment_agent: None,
             categories: vec![],
             summary: None,
         };
+        assert_eq!(c.turns.len(), 2, "the blank turn is dropped");
+        assert_eq!(c.text(&c.turns[0]), "Hello, how can I help?");
         assert_eq!(
             c.transcript(Participants::All),
             "AGENT: Hello, how can I help? CUSTOMER: My bill."

@@ -53,7 +53,7 @@ fn chat_orders_by_absolute_time_and_drops_system_events_and_empty_messages() {
     let got: Vec<(Role, Option<u64>, &str)> = c
         .turns
         .iter()
-        .map(|t| (t.role, t.begin_ms, t.text.as_str()))
+        .map(|t| (t.role, t.begin_ms, c.text(t)))
         .collect();
     // Times are relative to the first item (the EVENT at 23:59:40Z); +11:00 is honoured.
     assert_eq!(

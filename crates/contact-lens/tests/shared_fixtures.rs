@@ -78,7 +78,10 @@ fn voice_redacted_v1_1_0_doc_example() {
     assert!(c.redacted);
     assert_eq!(c.version, "1.1.0");
     assert_eq!(c.turns.len(), 10);
-    assert_eq!(c.turns[1].text, "Just hello. My name is [PII] and help.");
+    assert_eq!(
+        c.text(&c.turns[1]),
+        "Just hello. My name is [PII] and help."
+    );
     assert!(c
         .transcript(Participants::All)
         .contains("AGENT: Hello. [PII], how can I help you?"));
@@ -144,9 +147,9 @@ fn scv_real_capture_v1_1_0_with_overlapping_turns() {
     assert!(begins.windows(2).all(|w| w[0] <= w[1]), "{begins:?}");
     // Turns 12490..13345 (customer) and 12537..13017 (agent) overlap.
     assert_eq!(c.turns[4].role, Role::Customer);
-    assert_eq!(c.turns[4].text, "I hear my voice.");
+    assert_eq!(c.text(&c.turns[4]), "I hear my voice.");
     assert_eq!(c.turns[5].role, Role::Agent);
-    assert_eq!(c.turns[5].text, "Bye.");
+    assert_eq!(c.text(&c.turns[5]), "Bye.");
     assert!(c
         .transcript(Participants::All)
         .starts_with("AGENT: Mhm. CUSTOMER: Mhm. AGENT: Okay? Hoping CUSTOMER: I hope you got"));
@@ -349,7 +352,7 @@ fn v1_0_0_doc_example_repaired_maps_arn_and_short_ids_to_roles() {
     assert_eq!(c.turns[1].begin_ms, Some(500));
     // The multi-line Content is one line.
     assert_eq!(
-        c.turns[1].text,
+        c.text(&c.turns[1]),
         "I'm having trouble submitting the application, number AAAAAAAA on the portal. I tried but couldn't connect to my POC on the portal. So, I'm calling on this toll free number"
     );
     assert_eq!(

@@ -13,58 +13,82 @@ pub fn header() -> Vec<u8> {
 /// Encodes rows as CSV records without a header.
 pub fn encode_rows(rows: &[Row]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.iter().map(|r| r.transcript.len() + 256).sum());
-    for row in rows {
-        out.extend_from_slice(&encode_row(row));
+    {
+        let mut w = writer(&mut out);
+        for row in rows {
+            write_row(&mut w, row);
+        }
+        w.flush().expect("writing to a Vec cannot fail");
     }
     out
 }
 
-fn encode_row(row: &Row) -> Vec<u8> {
+/// A CSV writer with our dialect (RFC 4180 quoting where needed, LF terminators) and a
+/// small buffer: it writes into memory, and the default 8 KiB buffer is zeroed per writer.
+fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .buffer_capacity(1024)
+        .from_writer(out)
+}
+
+fn write_row<W: std::io::Write>(w: &mut csv::Writer<W>, row: &Row) {
     let opt_u = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     let opt_f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let duration = opt_u(row.duration_ms);
     let turns = row.turns.to_string();
     let sc = opt_f(row.sentiment_customer);
     let sa = opt_f(row.sentiment_agent);
-    encode_record([
-        row.contact_id.as_str(),
-        row.contact_date.as_str(),
-        row.channel.as_str(),
-        if row.redacted { "true" } else { "false" },
-        row.language.as_str(),
-        row.version.as_str(),
-        duration.as_str(),
-        turns.as_str(),
-        sc.as_str(),
-        sa.as_str(),
-        row.categories.as_str(),
-        row.summary.as_str(),
-        row.transcript.as_str(),
-        row.source_key.as_str(),
-        row.instance_id.as_str(),
-        row.ingested_at.as_str(),
-    ])
+    write_record(
+        w,
+        [
+            row.contact_id.as_str(),
+            row.contact_date.as_str(),
+            row.channel.as_str(),
+            if row.redacted { "true" } else { "false" },
+            row.language.as_str(),
+            row.version.as_str(),
+            duration.as_str(),
+            turns.as_str(),
+            sc.as_str(),
+            sa.as_str(),
+            row.categories.as_str(),
+            row.summary.as_str(),
+            row.transcript.as_str(),
+            row.source_key.as_str(),
+            row.instance_id.as_str(),
+            row.ingested_at.as_str(),
+        ],
+    );
 }
 
 /// One record with RFC 4180 quoting; CR and LF inside fields become spaces.
 pub fn encode_record<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Vec::new());
-    let cleaned: Vec<std::borrow::Cow<'a, str>> = fields
-        .into_iter()
-        .map(|f| {
-            if f.contains(['\r', '\n']) {
-                std::borrow::Cow::Owned(f.replace(['\r', '\n'], " "))
-            } else {
-                std::borrow::Cow::Borrowed(f)
-            }
-        })
-        .collect();
-    w.write_record(cleaned.iter().map(|c| c.as_ref()))
+    let mut out = Vec::new();
+    {
+        let mut w = writer(&mut out);
+        write_record(&mut w, fields);
+        w.flush().expect("writing to a Vec cannot fail");
+    }
+    out
+}
+
+fn write_record<'a, W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    fields: impl IntoIterator<Item = &'a str>,
+) {
+    for f in fields {
+        // A SIMD byte search, not a char search: CR and LF are ASCII.
+        if memchr::memchr2(b'\r', b'\n', f.as_bytes()).is_some() {
+            w.write_field(f.replace(['\r', '\n'], " "))
+        } else {
+            w.write_field(f)
+        }
         .expect("writing to a Vec cannot fail");
-    w.into_inner().expect("writing to a Vec cannot fail")
+    }
+    w.write_record(None::<&[u8]>)
+        .expect("writing to a Vec cannot fail");
 }
 
 /// Reads the identities of the records in `bytes`: a whole master object (with its header)
