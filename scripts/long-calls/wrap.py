@@ -13,6 +13,10 @@ and avoids the words that name STAR's tasks (bank, doctor, hotel, weather, party
 schedule, …) so it cannot give the label away.
 
     python3 scripts/long-calls/wrap.py SRC_DIR OUT_DIR [--labels CSV --per-label N] [--seed 7]
+        [--pool eval|train] [--fraction F]
+
+`--pool train` draws the talk from a second pool, disjoint from the validation set's, for
+training copies; `--fraction` wraps a seeded share of the calls.
 """
 import argparse
 import csv
@@ -119,10 +123,80 @@ CLOSING = [
      ("CUSTOMER", "Okay, thanks for letting me know.")],
 ]
 
+# A second, disjoint pool of generic talk for *training* copies (`--pool train`), so that a
+# model trained on wrapped calls is validated on talk it has never seen (`--pool eval`, above).
+TRAIN_OPENING = [
+    [("AGENT", "Hi there, thanks for holding. You've reached customer care, I'm {agent}. Can I "
+               "start with the name on the account?"),
+     ("CUSTOMER", "Hey {agent}, yeah, it's {name} {surname}."),
+     ("AGENT", "Thanks {name}. For verification, what's the zip code on file?"),
+     ("CUSTOMER", "That would be {zip}."),
+     ("AGENT", "And the last four digits of the phone number we have for you?"),
+     ("CUSTOMER", "It's {digits}{d1}."),
+     ("AGENT", "Great, you're all verified, thanks for your patience.")],
+    [("CUSTOMER", "Hello? Hello, is someone there?"),
+     ("AGENT", "Yes, hi, I'm here, sorry about that, there was a short delay connecting you. "
+               "Can you hear me alright now?"),
+     ("CUSTOMER", "Yeah, that's better. I was on hold for like twenty minutes."),
+     ("AGENT", "I'm sorry about the wait, we're seeing really heavy volumes this week. Thank you "
+               "for sticking with us.")],
+    [("AGENT", "Before we get started, a quick heads up that this conversation is being recorded "
+               "so we can improve our service. Are you okay with that?"),
+     ("CUSTOMER", "Sure, no problem."),
+     ("AGENT", "Awesome. And just so I can address you properly, do you prefer {name} or would "
+               "you like me to use something else?"),
+     ("CUSTOMER", "{name} is fine.")],
+    [("AGENT", "Okay, my screen just froze for a second, give me a moment to refresh it."),
+     ("CUSTOMER", "Sure thing."),
+     ("AGENT", "Alright, it's coming back now. Sorry, the computers have a mind of their own "
+               "today."),
+     ("CUSTOMER", "Ha, tell me about it, mine at work is the same."),
+     ("AGENT", "Right? Okay, we're back in business.")],
+    [("AGENT", "Can you spell your last name for me, just so I have it exactly right?"),
+     ("CUSTOMER", "Sure, it's {spelled}."),
+     ("AGENT", "Perfect. And is the email address still the one starting with {c1}{c2}?"),
+     ("CUSTOMER", "Yes, that's the one, I haven't changed it in years."),
+     ("AGENT", "Good, I'll keep that as your contact then.")],
+    [("CUSTOMER", "Sorry, my dog is barking, just give me one second to close the door."),
+     ("AGENT", "Of course, no rush at all."),
+     ("CUSTOMER", "Okay, sorry about that. Where were we?"),
+     ("AGENT", "No worries, we were just getting started. I have your profile open now.")],
+    [("AGENT", "I see you've been a member with us since {year2}, thank you for being with us "
+               "for so long."),
+     ("CUSTOMER", "Wow, has it really been that long? Time flies."),
+     ("AGENT", "It sure does. I'm adding a note that we spoke today, one moment."),
+     ("CUSTOMER", "Okay.")],
+]
+TRAIN_CLOSING = [
+    [("AGENT", "Alright, was there anything else you needed help with while I have you?"),
+     ("CUSTOMER", "Nope, that should be it, thanks a lot."),
+     ("AGENT", "My pleasure. You'll get a confirmation text in a few minutes."),
+     ("CUSTOMER", "Sounds good.")],
+    [("AGENT", "If you stay on the line after we hang up, there's a two question survey about "
+               "how I did today. It would really mean a lot."),
+     ("CUSTOMER", "Yeah, I can do that, you were great."),
+     ("AGENT", "Thank you so much, {name}. Take care now."),
+     ("CUSTOMER", "You too, bye bye.")],
+    [("AGENT", "Your case number for today is {ref}. Do you have something to write that down?"),
+     ("CUSTOMER", "Hang on, let me grab a pen. Okay, go ahead."),
+     ("AGENT", "{ref}."),
+     ("CUSTOMER", "Got it, thanks.")],
+    [("CUSTOMER", "Oh, and can you tell me the hours you're open in case I need to call back?"),
+     ("AGENT", "Sure, we're available from eight in the morning until ten at night, every day "
+               "of the week."),
+     ("CUSTOMER", "Okay, perfect, that works."),
+     ("AGENT", "Great. Thanks for calling, and have a wonderful evening.")],
+    [("AGENT", "I've gone ahead and added notes to your profile, so if you call back anyone can "
+               "pick up where we left off."),
+     ("CUSTOMER", "That's really helpful, thank you."),
+     ("AGENT", "Of course. Is the number ending {digits} the best one if we need to follow up?"),
+     ("CUSTOMER", "Yes, that's my cell.")],
+]
 
-def values(rng, who):
+
+def values(rng, who, pool="eval"):
     """One draw of the fields an exchange mentions (so a repeated reference stays the same)."""
-    return dict(
+    v = dict(
         agent=who["agent"], name=who["name"], surname=who["surname"],
         day=rng.randint(1, 28), month=rng.choice(MONTHS), year=rng.randint(1950, 2004),
         num=rng.randint(1, 200), street=rng.choice(["Mill", "Station", "Church", "Park", "Green"]),
@@ -132,14 +206,18 @@ def values(rng, who):
         digits=rng.randint(100, 999), hours=rng.choice([24, 48, 72]),
         ref=f"{rng.choice('ABCDEFGH')}{rng.randint(100000, 999999)}",
     )
+    if pool == "train":  # drawn only here, so the eval pool's sequence is unchanged
+        v.update(zip=rng.randint(10000, 99999), d1=rng.randint(0, 9), year2=rng.randint(1998, 2020),
+                 spelled="-".join(who["surname"].upper()))
+    return v
 
 
-def talk(pool, lo, hi, rng, who):
+def talk(pool, lo, hi, rng, who, kind="eval"):
     """Exchanges drawn from `pool` until the word budget drawn from [lo, hi] is spent."""
     budget = rng.randint(lo, hi)
     turns, words = [], 0
     while words < budget:
-        v = values(rng, who)
+        v = values(rng, who, kind)
         for role, text in rng.choice(pool):
             t = text.format(**v)
             turns.append((role, t))
@@ -156,10 +234,11 @@ def turn(role, text, begin, rng):
     }, begin + dur + rng.randint(300, 1500)
 
 
-def wrap(doc, rng):
+def wrap(doc, rng, pool="eval"):
     who = {"agent": rng.choice(NAMES), "name": rng.choice(NAMES), "surname": rng.choice(SURNAMES)}
-    opening = talk(OPENING, 150, 1500, rng, who)
-    closing = talk(CLOSING, 150, 1000, rng, who)
+    opening_pool, closing_pool = (OPENING, CLOSING) if pool == "eval" else (TRAIN_OPENING, TRAIN_CLOSING)
+    opening = talk(opening_pool, 150, 1500, rng, who, pool)
+    closing = talk(closing_pool, 150, 1000, rng, who, pool)
     out, t = [], 0
     for role, text in opening:
         x, t = turn(role, text, t, rng)
@@ -191,6 +270,13 @@ def main():
     ap.add_argument("--labels", help="contact_id,label CSV, needed with --per-label")
     ap.add_argument("--per-label", type=int, help="keep at most N calls per label (seeded)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--pool", choices=["eval", "train"], default="eval",
+                    help="which generic talk: eval (the validation set's) or train (disjoint, for training copies)")
+    ap.add_argument("--new-ids", action="store_true",
+                    help="give each copy a new contact id (uuid5 of the old one) so copies can sit beside "
+                         "the originals; with --labels, OUT/labels.csv maps the new ids to the labels")
+    ap.add_argument("--fraction", type=float,
+                    help="wrap only this share of the calls (seeded); the rest are not written")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     files = sorted(f for f in os.listdir(a.src) if f.endswith(".json"))
@@ -203,14 +289,36 @@ def main():
         for f in files:
             by[label.get(f.split("_analysis")[0])].append(f)
         files = sorted(f for k, fs in by.items() if k for f in rng.sample(fs, min(a.per_label, len(fs))))
+    if a.fraction is not None:
+        files = sorted(rng.sample(files, round(len(files) * a.fraction)))
     os.makedirs(a.out, exist_ok=True)
+    label = {}
+    if a.labels:
+        with open(a.labels, newline="") as fh:
+            label = {r["contact_id"]: r["label"] for r in csv.DictReader(fh)}
+    new_labels = []
     words = []
     for f in files:
         with open(os.path.join(a.src, f), encoding="utf-8") as fh:
-            doc, n = wrap(json.load(fh), rng)
-        with open(os.path.join(a.out, f), "w", encoding="utf-8") as fh:
+            doc, n = wrap(json.load(fh), rng, a.pool)
+        name = f
+        if a.new_ids:
+            old = f.split("_analysis")[0]
+            new = str(uuid.uuid5(uuid.NAMESPACE_URL, f"calltype-wrapped:{old}"))
+            name = new + f[len(old):]
+            meta = dict(doc.get("CustomerMetadata", {}))
+            meta["ContactId"] = new
+            doc["CustomerMetadata"] = meta
+            if old in label:
+                new_labels.append((new, label[old]))
+        with open(os.path.join(a.out, name), "w", encoding="utf-8") as fh:
             json.dump(doc, fh, separators=(",", ":"))
         words.append(n)
+    if a.new_ids and a.labels:
+        with open(os.path.join(a.out, "labels.csv"), "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["contact_id", "label"])
+            w.writerows(sorted(new_labels))
     words.sort()
     print(f"wrapped {len(words)} calls into {a.out}: words per call median {words[len(words) // 2]}, "
           f"min {words[0]}, max {words[-1]}")

@@ -4,6 +4,7 @@
 //! the only crate (with the Lambdas' `main.rs`) that uses `anyhow`.
 
 mod cmd;
+mod hub;
 mod plot;
 mod target;
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ModelConfig;
 use crate::encoder::SequenceClassifier;
 use crate::nn::{Batch, Ctx, Weights};
-use crate::tokenize::{LongText, TextEncoder};
+use crate::tokenize::{LongText, Pool, TextEncoder};
 use crate::weights::load_classifier;
 use crate::ModelError;
 
@@ -128,7 +128,7 @@ impl Classifier {
     }
 
     /// Class probabilities per text, in label order. Sequences are grouped by length so that
-    /// padding is small; a text split into windows gets the mean of its windows' probabilities.
+    /// padding is small; a text split into windows gets its windows' probabilities pooled.
     pub fn probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         let s = self.settings;
         let mut segments: Vec<(usize, Vec<u32>)> = Vec::new();
@@ -140,7 +140,15 @@ impl Classifier {
         let mut order: Vec<usize> = (0..segments.len()).collect();
         order.sort_by_key(|&j| segments[j].1.len());
         let n = self.labels.len();
+        let max_pool = matches!(
+            s.long_text,
+            LongText::Windows {
+                pool: Pool::Max,
+                ..
+            }
+        );
         let mut sums = vec![vec![0f64; n]; texts.len()];
+        let mut maxes = vec![vec![0f32; n]; texts.len()];
         let mut counts = vec![0usize; texts.len()];
         let ctx = Ctx::eval();
         for chunk in batches(&order, |j| segments[j].1.len(), s.batch_size) {
@@ -150,18 +158,27 @@ impl Classifier {
             for (&j, p) in chunk.iter().zip(probs) {
                 let text = segments[j].0;
                 counts[text] += 1;
-                for (acc, x) in sums[text].iter_mut().zip(p) {
+                for ((acc, m), x) in sums[text].iter_mut().zip(&mut maxes[text]).zip(p) {
                     *acc += x as f64;
+                    *m = m.max(x);
                 }
             }
         }
         Ok(sums
             .into_iter()
+            .zip(maxes)
             .zip(counts)
-            .map(|(s, c)| {
-                s.into_iter()
-                    .map(|x| (x / c.max(1) as f64) as f32)
-                    .collect()
+            .map(|((s, m), c)| {
+                if max_pool {
+                    let total: f32 = m.iter().sum();
+                    m.into_iter()
+                        .map(|x| x / total.max(f32::MIN_POSITIVE))
+                        .collect()
+                } else {
+                    s.into_iter()
+                        .map(|x| (x / c.max(1) as f64) as f32)
+                        .collect()
+                }
             })
             .collect())
     }
@@ -254,6 +271,12 @@ mod tests {
         let w: InferenceSettings =
             serde_json::from_str(r#"{"long_text": {"kind": "windows", "overlap": 32}}"#)
                 .expect("json");
-        assert_eq!(w.long_text, LongText::Windows { overlap: 32 });
+        assert_eq!(
+            w.long_text,
+            LongText::Windows {
+                overlap: 32,
+                pool: Pool::Mean
+            }
+        );
     }
 }

@@ -38,5 +38,5 @@ pub mod weights;
 pub use classifier::{Classifier, InferenceSettings, Prediction, SETTINGS_FILE};
 pub use error::ModelError;
 pub use metrics::{evaluate, report, ClassMetrics, EvalReport};
-pub use tokenize::LongText;
+pub use tokenize::{LongText, Pool};
 pub use train::{train, DevStats, EpochLog, TrainConfig, TrainProgress, TrainReport, TRAINING_LOG};

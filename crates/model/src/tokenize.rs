@@ -17,11 +17,26 @@ pub enum LongText {
         /// Share of the content tokens (budget minus CLS/SEP) taken from the start, 0..=1.
         head_fraction: f32,
     },
-    /// Overlapping windows over the whole text; probabilities are averaged over windows.
+    /// Overlapping windows over the whole text, their probabilities pooled.
     Windows {
         /// Tokens shared by consecutive windows (HF `stride`).
         overlap: usize,
+        /// How the windows' probabilities become the text's.
+        #[serde(default)]
+        pool: Pool,
     },
+}
+
+/// How [`LongText::Windows`] pools the windows' probabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// The mean over windows.
+    #[default]
+    Mean,
+    /// Per label, the largest probability any window gives it, renormalised to sum to 1: the
+    /// most confident window decides, however many windows hold only generic talk.
+    Max,
 }
 
 impl Default for LongText {
@@ -116,7 +131,7 @@ impl TextEncoder {
             LongText::HeadTail { head_fraction } => {
                 vec![self.wrap(&head_tail(&content, budget, head_fraction))]
             }
-            LongText::Windows { overlap } => windows(&content, budget, overlap)
+            LongText::Windows { overlap, .. } => windows(&content, budget, overlap)
                 .into_iter()
                 .map(|w| self.wrap(w))
                 .collect(),

@@ -12,7 +12,7 @@ use crate::metrics::evaluate;
 use crate::nn::{Batch, Ctx};
 use crate::optim::{clip_scale, decays, linear_schedule, AdamWParams};
 use crate::rng::Rng;
-use crate::tokenize::{LongText, TextEncoder};
+use crate::tokenize::{LongText, Pool, TextEncoder};
 use crate::trainable::Trainable;
 use crate::weights::{load_backbone, save_classifier};
 use crate::ModelError;
@@ -389,6 +389,7 @@ pub fn train(
             settings.long_text,
             LongText::Windows {
                 overlap: budget / 4,
+                pool: Pool::Mean,
             },
         ];
         let mut best_loss = f64::INFINITY;

@@ -178,7 +178,10 @@ fn long_text_strategy_is_chosen_on_dev_and_saved() {
     let mut clf = clf;
     clf.set_settings(model::InferenceSettings {
         max_tokens: 12,
-        long_text: model::LongText::Windows { overlap: 3 },
+        long_text: model::LongText::Windows {
+            overlap: 3,
+            pool: model::Pool::Max,
+        },
         batch_size: 2,
     });
     let texts: Vec<&str> = dev.iter().map(|(t, _)| t.as_str()).collect();

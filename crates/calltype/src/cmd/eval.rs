@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use model::{Classifier, EvalReport, LongText, TRAINING_LOG};
+use model::{Classifier, EvalReport, LongText, Pool, TRAINING_LOG};
 use serde_json::{json, Value};
 
 use super::data::{self, warn, Example};
@@ -17,7 +17,7 @@ const CHUNK: usize = 64;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A trained model directory (Hugging Face layout).
+    /// A trained model directory (Hugging Face layout), or a Hugging Face model id.
     #[arg(long)]
     model: PathBuf,
     #[command(flatten)]
@@ -26,7 +26,8 @@ pub struct Args {
     #[arg(long)]
     report: PathBuf,
     /// Override the model's long-call strategy: `head-tail[:HEAD_FRACTION]` (e.g. head-tail:0.5)
-    /// or `windows[:OVERLAP_TOKENS]` (e.g. windows:64), to compare strategies on the same data.
+    /// or `windows[:OVERLAP_TOKENS[:mean|max]]` (e.g. windows:64:max), to compare strategies on
+    /// the same data.
     #[arg(long, value_parser = parse_long_text)]
     long_text: Option<LongText>,
     /// Override the model's token budget per sequence ([CLS]/[SEP] included).
@@ -47,18 +48,29 @@ pub fn parse_long_text(s: &str) -> Result<LongText, String> {
             }
             Ok(LongText::HeadTail { head_fraction })
         }
-        "windows" => Ok(LongText::Windows {
-            overlap: arg
+        "windows" => {
+            let (overlap, pool) = arg.map_or((None, None), |a| match a.split_once(':') {
+                Some((o, p)) => (Some(o), Some(p)),
+                None => (Some(a), None),
+            });
+            let overlap = overlap
                 .map_or(Ok(32), str::parse::<usize>)
-                .map_err(|e| e.to_string())?,
-        }),
+                .map_err(|e| e.to_string())?;
+            let pool = match pool {
+                None | Some("mean") => Pool::Mean,
+                Some("max") => Pool::Max,
+                Some(p) => return Err(format!("window pooling is mean or max, not {p:?}")),
+            };
+            Ok(LongText::Windows { overlap, pool })
+        }
         _ => Err(format!(
-            "expected head-tail[:FRACTION] or windows[:OVERLAP], not {s:?}"
+            "expected head-tail[:FRACTION] or windows[:OVERLAP[:mean|max]], not {s:?}"
         )),
     }
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
+    args.model = crate::hub::resolve(&args.model)?;
     let examples = args.input.load()?;
     let mut classifier = Classifier::load(&args.model)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
@@ -300,12 +312,26 @@ mod tests {
         );
         assert_eq!(
             parse_long_text("windows:64"),
-            Ok(LongText::Windows { overlap: 64 })
+            Ok(LongText::Windows {
+                overlap: 64,
+                pool: Pool::Mean
+            })
         );
         assert_eq!(
             parse_long_text("windows"),
-            Ok(LongText::Windows { overlap: 32 })
+            Ok(LongText::Windows {
+                overlap: 32,
+                pool: Pool::Mean
+            })
         );
+        assert_eq!(
+            parse_long_text("windows:31:max"),
+            Ok(LongText::Windows {
+                overlap: 31,
+                pool: Pool::Max
+            })
+        );
+        assert!(parse_long_text("windows:31:median").is_err());
         assert!(parse_long_text("head-tail:2").is_err());
         assert!(parse_long_text("windows:x").is_err());
         assert!(parse_long_text("middle").is_err());

@@ -14,7 +14,7 @@ const CHUNK: usize = 256;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A trained model directory (Hugging Face layout).
+    /// A trained model directory (Hugging Face layout), or a Hugging Face model id.
     #[arg(long)]
     model: PathBuf,
     /// Texts to classify, one result line each.
@@ -32,7 +32,8 @@ pub struct Args {
     all_scores: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
+    args.model = crate::hub::resolve(&args.model)?;
     let texts: Vec<Text> = match &args.input {
         Some(input) => data::load_texts(input, args.text_column.as_deref())?,
         None if args.texts.is_empty() => bail!("give texts to classify, or --input CSV|DIR"),

@@ -13,7 +13,8 @@ use super::data::{self, label_counts, warn, Example};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The backbone to fine-tune: a Hugging Face model directory (e.g. models/all-MiniLM-L6-v2).
+    /// The backbone to fine-tune: a Hugging Face model directory (e.g. models/all-MiniLM-L6-v2)
+    /// or a model id (e.g. distilbert-base-uncased), fetched into the Hugging Face cache.
     #[arg(long)]
     backbone: PathBuf,
     #[command(flatten)]
@@ -56,7 +57,8 @@ pub struct Args {
     out: PathBuf,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
+    args.backbone = crate::hub::resolve(&args.backbone)?;
     if !(0.0..1.0).contains(&args.dev_fraction) {
         bail!("--dev-fraction must be in [0, 1)");
     }
@@ -196,7 +198,9 @@ fn dev_line(d: &DevStats) -> String {
 fn long_text_name(lt: &LongText) -> String {
     match lt {
         LongText::HeadTail { head_fraction } => format!("head+tail (head {head_fraction})"),
-        LongText::Windows { overlap } => format!("windows (overlap {overlap} tokens)"),
+        LongText::Windows { overlap, pool } => {
+            format!("windows (overlap {overlap} tokens, {pool:?} pooling)")
+        }
     }
 }
 
@@ -209,7 +213,12 @@ struct Bar {
     steps_per_epoch: usize,
     epoch_started: Instant,
     loss: Option<f32>,
+    /// When stderr is not a terminal the bar is hidden; a plain line is printed this often.
+    last_line: Instant,
 }
+
+/// How often a progress line is printed when the bar cannot be drawn (logs, CI, nohup).
+const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Bar {
     fn new(cfg: &TrainConfig) -> Self {
@@ -225,6 +234,7 @@ impl Bar {
             steps_per_epoch: 1,
             epoch_started: Instant::now(),
             loss: None,
+            last_line: Instant::now(),
         }
     }
 
@@ -251,10 +261,15 @@ impl Bar {
                 let seen = (in_epoch * self.examples_per_step).min(self.examples);
                 let rate = seen as f64 / self.epoch_started.elapsed().as_secs_f64().max(1e-9);
                 self.bar.set_position(step as u64);
-                self.bar.set_message(format!(
+                let msg = format!(
                     "epoch {epoch}/{} loss {smoothed:.4} {rate:.1} ex/s",
                     self.epochs
-                ));
+                );
+                if self.bar.is_hidden() && self.last_line.elapsed() >= LINE_EVERY {
+                    eprintln!("step {step}/{}: {msg}", self.bar.length().unwrap_or(0));
+                    self.last_line = Instant::now();
+                }
+                self.bar.set_message(msg);
             }
             TrainProgress::Epoch(log) => {
                 let dev = log
