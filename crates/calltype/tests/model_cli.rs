@@ -504,10 +504,20 @@ fn train_from_contact_lens_files_and_a_labels_csv() {
         "1",
         "--max-tokens",
         "48",
+        "--batch-size",
+        "4",
+        // Far too little for a batch of 4: split into passes of one, with a warning.
+        "--memory-limit-gb",
+        "0.000001",
         "--out",
         s(&out),
     ]);
     assert!(stdout.contains("trained 1 epoch(s)"), "{stdout}");
+    assert!(
+        stderr.contains("memory: 1 example(s) a pass x 4 accumulated a step"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("over the 0.0 GiB memory limit"), "{stderr}");
     assert!(
         stderr.contains("1 analysis file(s) have no label"),
         "the test-split call is reported: {stderr}"

@@ -39,4 +39,7 @@ pub use classifier::{Classifier, InferenceSettings, Prediction, SETTINGS_FILE};
 pub use error::ModelError;
 pub use metrics::{evaluate, report, ClassMetrics, EvalReport};
 pub use tokenize::{LongText, Pool};
-pub use train::{train, DevStats, EpochLog, TrainConfig, TrainProgress, TrainReport, TRAINING_LOG};
+pub use train::{
+    activation_bytes, plan_batches, train, DevStats, EpochLog, TrainConfig, TrainProgress,
+    TrainReport, TRAINING_LOG,
+};

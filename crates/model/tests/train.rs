@@ -151,6 +151,60 @@ fn training_lowers_loss_and_the_saved_model_reloads() {
 }
 
 #[test]
+fn a_memory_limit_splits_the_batch_and_keeps_the_examples_per_step() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let backbone = shared.join("parity/tiny-bert");
+    let (train_set, dev) = toy();
+    let run = |cfg: TrainConfig| {
+        let out = tempfile::tempdir().expect("tempdir");
+        let mut plan = None;
+        let report = train(&backbone, &train_set, &dev, &cfg, out.path(), &mut |p| {
+            if let TrainProgress::Started {
+                micro_batch,
+                grad_accum,
+                total_steps,
+                ..
+            } = p
+            {
+                plan = Some((micro_batch, grad_accum, total_steps));
+            }
+        })
+        .expect("train");
+        let log: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join("training_log.json")).expect("log"),
+        )
+        .expect("json");
+        (report, plan.expect("started"), log)
+    };
+    let short = |cfg: TrainConfig| TrainConfig { epochs: 2, ..cfg };
+    // A limit nothing fits in: one example a pass, four accumulated, as many steps as unsplit.
+    let (limited, plan, log) = run(short(TrainConfig {
+        memory_limit: Some(1),
+        ..config()
+    }));
+    assert_eq!(plan, (1, 4, 2 * 4));
+    assert_eq!(
+        (log["micro_batch"].as_u64(), log["grad_accum"].as_u64()),
+        (Some(1), Some(4))
+    );
+    // The same run as asking for 1 × 4 explicitly; the default 8 GiB leaves 4 × 1 alone.
+    let (explicit, plan, _) = run(short(TrainConfig {
+        batch_size: 1,
+        grad_accum: 4,
+        ..config()
+    }));
+    assert_eq!(plan, (1, 4, 2 * 4));
+    for (a, b) in limited.epochs.iter().zip(&explicit.epochs) {
+        assert_eq!(a.train_loss, b.train_loss);
+        assert_eq!(a.dev, b.dev);
+    }
+    let (_, plan, _) = run(short(config()));
+    assert_eq!(plan, (4, 1, 2 * 4));
+}
+
+#[test]
 fn long_text_strategy_is_chosen_on_dev_and_saved() {
     let Some(shared) = common::shared_dir() else {
         return;

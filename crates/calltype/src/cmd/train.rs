@@ -52,6 +52,10 @@ pub struct Args {
     /// Micro-batches per optimiser step.
     #[arg(long, default_value_t = 1)]
     grad_accum: usize,
+    /// Memory a training step may use, in GiB; a batch that would not fit is split into
+    /// micro-batches with gradient accumulation (same examples per step). 0: no limit.
+    #[arg(long, default_value_t = 8.0)]
+    memory_limit_gb: f64,
     /// Where the model is written (Hugging Face layout plus training_log.json).
     #[arg(long)]
     out: PathBuf,
@@ -110,6 +114,8 @@ pub fn run(mut args: Args) -> Result<()> {
         lr: args.lr,
         max_tokens: args.max_tokens,
         seed: args.seed,
+        memory_limit: (args.memory_limit_gb > 0.0)
+            .then(|| (args.memory_limit_gb * (1u64 << 30) as f64) as u64),
         ..TrainConfig::default()
     };
     let pairs = |xs: &[Example]| -> Vec<(String, String)> {
@@ -209,6 +215,8 @@ struct Bar {
     bar: ProgressBar,
     epochs: usize,
     examples_per_step: usize,
+    batch: usize,
+    memory_limit: Option<u64>,
     examples: usize,
     steps_per_epoch: usize,
     epoch_started: Instant,
@@ -230,6 +238,8 @@ impl Bar {
             bar,
             epochs: cfg.epochs,
             examples_per_step: cfg.batch_size * cfg.grad_accum,
+            batch: cfg.batch_size,
+            memory_limit: cfg.memory_limit,
             examples: 0,
             steps_per_epoch: 1,
             epoch_started: Instant::now(),
@@ -243,7 +253,25 @@ impl Bar {
             TrainProgress::Started {
                 examples,
                 total_steps,
+                micro_batch,
+                grad_accum,
+                estimated_bytes,
             } => {
+                let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+                if micro_batch != self.batch {
+                    eprintln!(
+                        "memory: {micro_batch} example(s) a pass x {grad_accum} accumulated a step (estimated {:.1} GiB)",
+                        gib(estimated_bytes)
+                    );
+                }
+                if let Some(limit) = self.memory_limit.filter(|&l| estimated_bytes > l) {
+                    eprintln!(
+                        "calltype: warning: even one example a pass is estimated at {:.1} GiB, over the {:.1} GiB memory limit",
+                        gib(estimated_bytes),
+                        gib(limit)
+                    );
+                }
+                self.examples_per_step = micro_batch * grad_accum;
                 self.examples = examples;
                 self.steps_per_epoch = (total_steps / self.epochs.max(1)).max(1);
                 self.bar.set_length(total_steps as u64);
