@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deploy help test test-deps lambda-deps invoke-ingest invoke-classify bench-model demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
+.PHONY: quality deploy help test test-deps lambda-deps invoke-ingest invoke-classify bench-model demo-deps demo-clean package-model backbone fmt lint build demo bench check-templates clean
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 CALLTYPE := $(TARGET_DIR)/debug/calltype
 BUCKET ?= local-bucket
@@ -94,6 +94,11 @@ bench:
 ## BENCHMARKS-MODEL.md; installs torch (~2.8 GB) into the bench-only .bench-venv.
 bench-model: backbone
 	scripts/bench/model.sh
+
+## The classifier's quality targets (STAR, Banking77, long calls) on ../shared with the release
+## CLI into QUALITY.md; hours on 2 cores (QUALITY_SECTIONS="star banking77 long" to pick).
+quality: backbone
+	scripts/quality/run.sh
 
 ## The ingest Lambda under cargo lambda watch, invoked with the sample SQS event, on $(BUCKET).
 invoke-ingest: lambda-deps

@@ -129,6 +129,14 @@ impl MotoServer {
             .region(Region::new("us-east-1"))
             .endpoint_url(self.endpoint())
             .force_path_style(true)
+            // The SDK's 3.1 s connect timeout is for the internet; moto is one Python process
+            // on this machine, and with 200 clients connecting on a loaded 2-core machine its
+            // accept backlog makes connects wait for SYN retries (1 s, 3 s, ...).
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(30))
+                    .build(),
+            )
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
