@@ -205,7 +205,7 @@ fn a_memory_limit_splits_the_batch_and_keeps_the_examples_per_step() {
 }
 
 #[test]
-fn long_text_strategy_is_chosen_on_dev_and_saved() {
+fn long_text_strategies_are_measured_on_dev_and_the_default_saved() {
     let Some(shared) = common::shared_dir() else {
         return;
     };
@@ -221,7 +221,23 @@ fn long_text_strategy_is_chosen_on_dev_and_saved() {
         ..config()
     };
     let report = train(&backbone, &train_set, &dev, &cfg, out.path(), &mut |_| {}).expect("train");
-    assert_eq!(report.long_text_trials.len(), 2);
+    // Head+tail and both window poolings are measured on dev; the saved strategy is the
+    // default, max-pooled windows sharing a quarter of the budget.
+    let tried: Vec<model::LongText> = report.long_text_trials.iter().map(|t| t.0).collect();
+    let windows = |pool| model::LongText::Windows {
+        overlap: 22 / 4,
+        pool,
+    };
+    assert_eq!(
+        tried,
+        [
+            model::LongText::HeadTail { head_fraction: 0.5 },
+            windows(model::Pool::Mean),
+            windows(model::Pool::Max)
+        ]
+    );
+    assert_eq!(report.long_text, windows(model::Pool::Max));
+    assert_eq!(report.long_text, model::default_long_text(24));
     let clf = Classifier::load(out.path()).expect("reload");
     assert_eq!(clf.settings().long_text, report.long_text);
     let names = safetensors_names(&out.path().join("model.safetensors"));

@@ -52,6 +52,11 @@ pub struct Args {
     /// Micro-batches per optimiser step.
     #[arg(long, default_value_t = 1)]
     grad_accum: usize,
+    /// How the saved model reads calls longer than --max-tokens: `windows[:N[:mean|max]]`
+    /// (overlapping windows sharing N tokens, probabilities pooled) or `head-tail[:F]`.
+    /// Default: windows sharing a quarter of the budget, max pooling (docs/long-calls.md).
+    #[arg(long, value_parser = super::eval::parse_long_text)]
+    long_text: Option<LongText>,
     /// Memory a training step may use, in GiB; a batch that would not fit is split into
     /// micro-batches with gradient accumulation (same examples per step). 0: no limit.
     #[arg(long, default_value_t = 8.0)]
@@ -114,6 +119,7 @@ pub fn run(mut args: Args) -> Result<()> {
         lr: args.lr,
         max_tokens: args.max_tokens,
         seed: args.seed,
+        long_text: args.long_text,
         memory_limit: (args.memory_limit_gb > 0.0)
             .then(|| (args.memory_limit_gb * (1u64 << 30) as f64) as u64),
         ..TrainConfig::default()
@@ -157,13 +163,20 @@ pub fn run(mut args: Args) -> Result<()> {
     let trials: Vec<String> = report
         .long_text_trials
         .iter()
-        .map(|(lt, d)| format!("{} dev loss {:.4}", long_text_name(lt), d.loss))
+        .map(|(lt, d)| {
+            format!(
+                "{} dev loss {:.4}, accuracy {:.3}",
+                long_text_name(lt),
+                d.loss,
+                d.accuracy
+            )
+        })
         .collect();
     if trials.is_empty() {
         println!("long calls: {}", long_text_name(&report.long_text));
     } else {
         println!(
-            "long calls: {} (chosen on dev: {})",
+            "long calls: {} (on dev: {})",
             long_text_name(&report.long_text),
             trials.join(", ")
         );
