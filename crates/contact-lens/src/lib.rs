@@ -242,7 +242,7 @@ impl Texts {
     /// Appends `s` normalised; its span, or `None` when it has no visible text.
     fn push(&mut self, s: &str) -> Option<(usize, usize)> {
         let start = self.0.len();
-        text::push_normalised(&mut self.0, s).then(|| (start, self.0.len()))
+        text::push_normalised(&mut self.0, s).then_some((start, self.0.len()))
     }
 }
 

@@ -130,7 +130,10 @@ pub fn plan_batches(
         return (batch_size, grad_accum);
     }
     let step = batch_size * grad_accum;
-    let micro = (1..=fit.max(1)).rev().find(|d| step % d == 0).unwrap_or(1);
+    let micro = (1..=fit.max(1))
+        .rev()
+        .find(|d| step.is_multiple_of(*d))
+        .unwrap_or(1);
     (micro, step / micro)
 }
 

@@ -121,7 +121,7 @@ pub fn run(mut args: Args) -> Result<()> {
         seed: args.seed,
         long_text: args.long_text,
         memory_limit: (args.memory_limit_gb > 0.0)
-            .then(|| (args.memory_limit_gb * (1u64 << 30) as f64) as u64),
+            .then_some((args.memory_limit_gb * (1u64 << 30) as f64) as u64),
         ..TrainConfig::default()
     };
     let pairs = |xs: &[Example]| -> Vec<(String, String)> {
