@@ -107,6 +107,20 @@ pub fn activation_bytes(enc: &crate::config::EncoderConfig, tokens: usize) -> u6
     4 * (per_layer * enc.layers as u64 + embeddings) * 2
 }
 
+/// Bytes a parameter keeps through training: the f32 value, its gradient and two AdamW moments.
+const BYTES_PER_PARAM: u64 = 16;
+
+/// Estimated peak bytes of a training step: `params` parameters with their optimiser state,
+/// and the activations of `micro_batch` examples of `tokens` tokens ([`activation_bytes`]).
+pub fn step_bytes(
+    enc: &crate::config::EncoderConfig,
+    params: usize,
+    tokens: usize,
+    micro_batch: usize,
+) -> u64 {
+    BYTES_PER_PARAM * params as u64 + micro_batch as u64 * activation_bytes(enc, tokens)
+}
+
 /// `(micro_batch, accumulation)` for `batch_size × grad_accum` examples a step of at most
 /// `tokens` tokens within `limit` bytes, the parameters (`params` f32 values, each with a
 /// gradient and two AdamW moments) included. The micro-batch is the largest divisor of the
@@ -123,7 +137,7 @@ pub fn plan_batches(
     let Some(limit) = limit else {
         return (batch_size, grad_accum);
     };
-    let fixed = 16 * params as u64;
+    let fixed = step_bytes(enc, params, tokens, 0);
     let per_example = activation_bytes(enc, tokens).max(1);
     let fit = (limit.saturating_sub(fixed) / per_example) as usize;
     if fit >= batch_size {
@@ -332,7 +346,7 @@ pub fn train(
     };
 
     let model = Trainable::new(config.clone(), labels.clone(), &weights)?;
-    let weights_len: usize = weights.values().map(|t| t.elem_count()).sum();
+    let params: usize = weights.values().map(|t| t.elem_count()).sum();
     drop(weights);
     let mut opt = model.optimizer(
         AdamWParams {
@@ -342,7 +356,6 @@ pub fn train(
         },
         decays,
     )?;
-    let params = weights_len;
     let longest = examples.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1);
     let (micro, accum) = plan_batches(
         &config.encoder,
@@ -352,8 +365,7 @@ pub fn train(
         cfg.grad_accum,
         cfg.memory_limit,
     );
-    let estimated_bytes =
-        16 * params as u64 + micro as u64 * activation_bytes(&config.encoder, longest);
+    let estimated_bytes = step_bytes(&config.encoder, params, longest, micro);
     let batches_per_epoch = examples.len().div_ceil(micro);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum);
     let total_steps = steps_per_epoch * cfg.epochs;

@@ -278,13 +278,12 @@ impl Bar {
                     );
                 }
                 if let Some(limit) = self.memory_limit.filter(|&l| estimated_bytes > l) {
-                    eprintln!(
-                        "calltype: warning: even one example a pass is estimated at {:.1} GiB, over the {:.1} GiB memory limit",
+                    warn(format!(
+                        "even one example a pass is estimated at {:.1} GiB, over the {:.1} GiB memory limit",
                         gib(estimated_bytes),
                         gib(limit)
-                    );
+                    ));
                 }
-                self.examples_per_step = micro_batch * grad_accum;
                 self.examples = examples;
                 self.steps_per_epoch = (total_steps / self.epochs.max(1)).max(1);
                 self.bar.set_length(total_steps as u64);
