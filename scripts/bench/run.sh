@@ -20,9 +20,11 @@ CMD=${BENCH_CMD:-make bench}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if [[ $STORE == moto && -z ${MOTO_SERVER:-} && ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null; then
-  echo "== moto_server not found: make test-deps" >&2
-  make test-deps
+# The project's pinned moto (make test-deps), not whatever moto_server is on PATH: an older one
+# (5.2.1 was seen here) fails the large-master appends.
+if [[ $STORE == moto && -z ${MOTO_SERVER:-} ]]; then
+  make test-deps >&2
+  export MOTO_SERVER=$PWD/.venv/bin/moto_server
 fi
 
 echo "== building (release): the ingest Lambda as shipped, then the bench binaries" >&2

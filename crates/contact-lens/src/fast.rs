@@ -342,6 +342,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// As [`Self::digits`], accumulating them into `sig` (wrapping: past 19 significant
+    /// digits the caller discards `sig`).
+    #[inline(always)]
+    fn digits_into(&mut self, sig: &mut u64) -> usize {
+        let start = self.i;
+        while let Some(&c) = self.b.get(self.i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            *sig = sig.wrapping_mul(10).wrapping_add(u64::from(d));
+            self.i += 1;
+        }
+        self.i - start
+    }
+
     fn digits(&mut self) -> usize {
         let start = self.i;
         while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
@@ -394,19 +410,19 @@ impl<'a> Reader<'a> {
             true
         };
         let int = self.i;
-        let n_int = self.digits();
+        let mut sig = 0u64;
+        let n_int = self.digits_into(&mut sig);
         if n_int == 0 || (n_int > 1 && self.b[int] == b'0') {
             return None;
         }
         let mut n_frac = 0;
         if self.b.get(self.i) == Some(&b'.') {
             self.i += 1;
-            n_frac = self.digits();
+            n_frac = self.digits_into(&mut sig);
             if n_frac == 0 {
                 return None;
             }
         }
-        let end = self.i;
         let mut exp: i32 = 0;
         let float = n_frac > 0 || matches!(self.b.get(self.i), Some(b'e' | b'E'));
         if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
@@ -435,10 +451,6 @@ impl<'a> Reader<'a> {
         if n_int + n_frac > 19 {
             return None;
         }
-        let sig = self.b[int..end]
-            .iter()
-            .filter(|c| c.is_ascii_digit())
-            .fold(0u64, |s, &c| s * 10 + (c - b'0') as u64);
         if !float {
             if positive {
                 return Some(Num::U(sig));
