@@ -20,11 +20,10 @@ CMD=${BENCH_CMD:-make bench}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The project's pinned moto (make test-deps), not whatever moto_server is on PATH: an older one
-# (5.2.1 was seen here) fails the large-master appends.
+# The project's pinned moto (make test-deps, a no-op once installed), which the harness prefers
+# to any moto_server on PATH: an older one (5.2.1 was seen here) fails the large-master appends.
 if [[ $STORE == moto && -z ${MOTO_SERVER:-} ]]; then
   make test-deps >&2
-  export MOTO_SERVER=$PWD/.venv/bin/moto_server
 fi
 
 echo "== building (release): the ingest Lambda as shipped, then the bench binaries" >&2

@@ -359,11 +359,7 @@ impl<'a> Reader<'a> {
     }
 
     fn digits(&mut self) -> usize {
-        let start = self.i;
-        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
-            self.i += 1;
-        }
-        self.i - start
+        self.digits_into(&mut 0)
     }
 
     fn skip_number(&mut self) -> Option<()> {
