@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """QUALITY.md from the outputs of scripts/quality/run.sh (a work directory of models, eval
-reports and step logs). Sections whose outputs are absent are left out.
+reports and step logs). Each section says when, on which code and on which machine it was
+measured. A section whose outputs are absent from WORK is copied from the `--keep` file (the
+previous QUALITY.md) when that has it, so `QUALITY_SECTIONS=banking77 make quality` replaces only
+the Banking77 section; otherwise it is left out.
 
-    python3 scripts/quality/report.py WORK [--seconds N] [--shared DIR] > QUALITY.md
+    python3 scripts/quality/report.py WORK [--seconds N] [--rev REV] [--keep QUALITY.md] > QUALITY.md
 """
 import argparse
 import json
@@ -46,13 +49,43 @@ def worst(report, n=5):
     return ", ".join(f"{c['label']} {c['f1']:.3f} ({c['support']})" for c in cls)
 
 
-def section(out, work, name, title, goal_text, goal_ok, train_step, eval_step):
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def stamp(rev, seconds=None):
+    """The line under a section's heading: when, which code, which machine."""
+    return (f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC, code {rev}, "
+            f"{os.cpu_count()} CPUs ({cpu_model()}, {platform.system()} {platform.release()})"
+            + (f"; `make quality` ran {seconds} s" if seconds else "") + ".\n")
+
+
+def kept_sections(path):
+    """The previous file's sections by heading (`## ...` up to the next one)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (FileNotFoundError, TypeError):
+        return {}
+    parts = text.split("\n## ")[1:]
+    return {p.split("\n", 1)[0].strip(): "## " + p.rstrip() + "\n" for p in parts}
+
+
+def section(out, work, name, title, goal_text, goal_ok, train_step, eval_step, stamp_line):
     log = load(os.path.join(work, name, "training_log.json"))
     rep = load(os.path.join(work, f"{name}-report", "report.json"))
     if not (log and rep):
-        return
+        return False
     ok = goal_ok(rep)
     out.append(f"## {title}\n")
+    out.append(stamp_line)
     out.append(f"**Goal** {goal_text}: **{'met' if ok else 'not met'}**: accuracy "
                f"{rep['accuracy']:.4f}, macro-F1 {rep['macro_f1']:.4f} on {rep['examples']} dev "
                f"examples ({len(rep['labels'])} labels), dev loss {rep['loss']:.4f}.\n")
@@ -68,6 +101,7 @@ def section(out, work, name, title, goal_text, goal_ok, train_step, eval_step):
                f"the saved epoch is the one with the lowest dev loss ({log['best_epoch']}).\n")
     out.append(epochs_table(log) + "\n")
     out.append(f"Lowest per-class F1 (support): {worst(rep)}.\n")
+    return True
 
 
 def trial(work, model, lt):
@@ -83,7 +117,7 @@ def trial(work, model, lt):
     return None
 
 
-def long_section(out, work):
+def long_section(out, work, stamp_line):
     models = [("star", "STAR model (plain training calls)"),
               ("star-long", "trained with wrapped calls among its training calls")]
     strategies = [("head-tail:0.5", "head+tail (half each end)"),
@@ -103,8 +137,9 @@ def long_section(out, work):
             rows.append(f"| {mdesc} | {ldesc} | {plain['accuracy']:.4f}{mark} | {plain['macro_f1']:.4f}{mark} | "
                         f"{wrapped['accuracy']:.4f} | {wrapped['macro_f1']:.4f} |")
     if not rows:
-        return
-    out.append("## Long calls: head+tail against overlapping windows\n")
+        return False
+    out.append(f"## {LONG_TITLE}\n")
+    out.append(stamp_line)
     out.append("Plain: the STAR dev calls. Wrapped: 8 dev calls per label (181) inside 150-1,500 words "
                "of generic call-centre talk before and 150-1,000 after (`scripts/long-calls/wrap.py`, "
                "eval pool; median 1,512 words a call). All at 128 tokens a sequence; windows share 31 "
@@ -124,6 +159,12 @@ def long_section(out, work):
     log = load(os.path.join(work, "star-long", "training_log.json"))
     if log:
         out.append("\n" + epochs_table(log) + "\n")
+    return True
+
+
+STAR_TITLE = "STAR subflow (24 call types), train -> dev"
+B77_TITLE = "Banking77 (77 intents), our seeded 10% dev split"
+LONG_TITLE = "Long calls: head+tail against overlapping windows"
 
 
 def main():
@@ -131,22 +172,37 @@ def main():
     ap.add_argument("work")
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--shared", default="../shared")
+    ap.add_argument("--rev", help="the code the runs were made with (default: HEAD now)")
+    ap.add_argument("--keep", help="previous QUALITY.md: sections not in WORK are copied from it")
     a = ap.parse_args()
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    rev = a.rev or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True).stdout.strip()
+    line = stamp(rev, a.seconds)
+    kept = kept_sections(a.keep)
     out = ["# Quality of the classifier\n",
            "Written by `scripts/quality/run.sh` (`make quality`) from the models and reports in its "
-           "work directory; do not edit by hand, run it again.\n",
-           f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC; code {rev}",
-           f"- machine: {os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}"
-           + (f"; run time {a.seconds} s" if a.seconds else ""),
-           "- data: `../shared/datasets` (read in place); every number is on held-out dev data "
-           "the model did not train on\n"]
-    section(out, a.work, "star", "STAR subflow (24 call types), train -> dev",
-            "macro-F1 >= 0.99", lambda r: r["macro_f1"] >= 0.99, "star-train", "star-eval")
-    section(out, a.work, "banking77", "Banking77 (77 intents), our seeded 10% dev split",
-            "accuracy >= 92%", lambda r: r["accuracy"] >= 0.92, "banking77-train", "banking77-eval")
-    long_section(out, a.work)
+           "work directory; do not edit by hand, run it again (`QUALITY_SECTIONS` picks sections; "
+           "the others are kept as they were, each with the date, code and machine it was "
+           "measured on).\n",
+           "Data: `../shared/datasets` (read in place); every number is on held-out dev data the "
+           "model did not train on.\n"]
+    made = [
+        section(out, a.work, "star", STAR_TITLE, "macro-F1 >= 0.99", lambda r: r["macro_f1"] >= 0.99,
+                "star-train", "star-eval", line) or keep(out, kept, STAR_TITLE),
+        section(out, a.work, "banking77", B77_TITLE, "accuracy >= 92%", lambda r: r["accuracy"] >= 0.92,
+                "banking77-train", "banking77-eval", line) or keep(out, kept, B77_TITLE),
+        long_section(out, a.work, line) or keep(out, kept, LONG_TITLE),
+    ]
+    if not any(made):
+        raise SystemExit(f"nothing to report in {a.work}")
     print("\n".join(out))
+
+
+def keep(out, kept, title):
+    if title in kept:
+        out.append(kept[title])
+        return True
+    return False
 
 
 if __name__ == "__main__":

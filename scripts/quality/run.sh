@@ -31,6 +31,7 @@ target=$($CARGO metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bin=$target/release/calltype
 start=$(date +%s)
+rev=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates scripts Cargo.lock || echo +changes)
 
 # Each step is logged (the command first) to $WORK/<name>.log; its JSON results stay in $WORK.
 step() {
@@ -57,8 +58,8 @@ if [[ " $SECTIONS " == *" banking77 "* ]]; then
   b77=(--data "$WORK/banking77.csv" --text-column text --label-column category)
   rm -rf "$WORK/banking77"
   step banking77-train "$bin" train --backbone "$BACKBONE" "${b77[@]}" --split train \
-    --dev "$WORK/banking77.csv" --dev-split dev --max-tokens 64 --batch-size 16 --lr 1.5e-4 \
-    --epochs 6 --out "$WORK/banking77"
+    --dev "$WORK/banking77.csv" --dev-split dev --max-tokens 64 --batch-size 16 --lr 2e-4 \
+    --epochs 8 --out "$WORK/banking77"
   step banking77-eval "$bin" eval --model "$WORK/banking77" "${b77[@]}" --split dev \
     --report "$WORK/banking77-report"
 fi
@@ -91,6 +92,7 @@ if [[ " $SECTIONS " == *" long "* ]]; then
 fi
 
 end=$(date +%s)
-python3 scripts/quality/report.py "$WORK" --seconds "$((end - start))" --shared "$SHARED" >"$OUT.tmp"
+python3 scripts/quality/report.py "$WORK" --seconds "$((end - start))" --shared "$SHARED" \
+  --rev "$rev" --keep "$OUT" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "== wrote $OUT ($((end - start)) s)" >&2
