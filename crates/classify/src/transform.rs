@@ -21,6 +21,8 @@
 //! 3. A record: describe its job. Running: the partition waits. Completed: read the output,
 //!    join it line by line with the range's rows (the counts must agree), write the part with
 //!    `If-None-Match: *`, delete the range's state (the record last) and move the watermark.
+//!    An output that cannot be read while the part exists means an overlapping run joined the
+//!    job first: the range is done.
 //!    Failed or stopped: record attempt + 1 (compare-and-swap) and start a new job, up to
 //!    [`TransformSettings::max_attempts`]; after that the partition fails with the job's
 //!    `FailureReason` on every run, until the limit is raised.
@@ -473,6 +475,14 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
                 })
         }) {
             Ok(l) => l,
+            // An overlapping run joined this job first: it wrote the part, then deleted the
+            // output this run went on to read.
+            Err(_) if self.store.head(part).await?.is_some() => {
+                p.parts_recovered += 1;
+                tracing::info!(date = self.date, from, to, part = %part, "part written by another run");
+                clean_up(self.store, keys).await?;
+                return Ok(Step::Finished);
+            }
             Err(e) => {
                 p.rows_failed += n;
                 return Err(e);

@@ -15,7 +15,7 @@ use classify::{
     TransformSettings,
 };
 use common::*;
-use store::{CrashAfter, LocalStore, ObjectStore};
+use store::{Condition, CrashAfter, LocalStore, Object, ObjectMeta, ObjectStore};
 
 /// SageMaker's control plane in memory; [`FakeJobs::run_jobs`] does what the jobs would.
 #[derive(Default)]
@@ -338,9 +338,10 @@ async fn overlapping_runs_start_one_job_and_label_every_row_once() {
             run(&s, &jobs, &small, &t, today()),
             run(&s, &jobs, &small, &t, today())
         );
-        assert!(!a.unwrap().failed());
+        let a = a.unwrap();
+        assert!(!a.failed(), "{:?}", a.partitions);
         let b = b.unwrap();
-        assert!(!b.failed());
+        assert!(!b.failed(), "{:?}", b.partitions);
         if watermark(&s, TODAY).await.unwrap().offset == master_size(&s, TODAY).await {
             break;
         }
@@ -353,6 +354,85 @@ async fn overlapping_runs_start_one_job_and_label_every_row_once() {
         .await
         .unwrap();
     assert_eq!(jobs.started() as usize, parts.len());
+}
+
+/// A view of a store in which, just before this run reads a job's output, another run
+/// (on the same store) finishes the range: writes its part and deletes the output.
+struct Overtaken<'a> {
+    inner: &'a LocalStore,
+    jobs: &'a FakeJobs,
+    cfg: &'a Settings,
+    armed: AtomicBool,
+}
+
+impl ObjectStore for Overtaken<'_> {
+    async fn get(&self, key: &str) -> store::Result<Option<Object>> {
+        if key.ends_with(".out") && self.armed.swap(false, Ordering::SeqCst) {
+            let r = run(self.inner, self.jobs, self.cfg, &transform(), today())
+                .await
+                .unwrap();
+            assert_eq!(r.partitions[2].parts_written, 1);
+        }
+        self.inner.get(key).await
+    }
+    async fn get_range(&self, key: &str, a: u64, b: Option<u64>) -> store::Result<Option<Object>> {
+        self.inner.get_range(key, a, b).await
+    }
+    async fn head(&self, key: &str) -> store::Result<Option<ObjectMeta>> {
+        self.inner.head(key).await
+    }
+    async fn put(&self, key: &str, body: Vec<u8>, c: Condition) -> store::Result<String> {
+        self.inner.put(key, body, c).await
+    }
+    async fn list(&self, prefix: &str) -> store::Result<Vec<ObjectMeta>> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> store::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn append_large(&self, key: &str, etag: &str, tail: Vec<u8>) -> store::Result<String> {
+        self.inner.append_large(key, etag, tail).await
+    }
+}
+
+#[tokio::test]
+async fn a_run_overtaken_while_it_reads_the_output_finds_the_part_and_moves_on() {
+    let (_d, s) = store();
+    let jobs = FakeJobs::default();
+    let cfg = Settings::default();
+    append(
+        &s,
+        TODAY,
+        &[row(TODAY, "c1", "bill"), row(TODAY, "c2", "x")],
+    )
+    .await;
+    run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
+    jobs.run_jobs(&s).await;
+    let view = Overtaken {
+        inner: &s,
+        jobs: &jobs,
+        cfg: &cfg,
+        armed: AtomicBool::new(true),
+    };
+    let r = run(&view, &jobs, &cfg, &transform(), today())
+        .await
+        .unwrap();
+    assert!(
+        !view.armed.load(Ordering::SeqCst),
+        "the output was never read"
+    );
+    assert!(!r.failed(), "{:?}", r.partitions[2]);
+    assert_eq!(
+        (
+            r.partitions[2].parts_written,
+            r.partitions[2].parts_recovered
+        ),
+        (0, 1)
+    );
+    assert_eq!(r.rows_failed, 0);
+    assert_labeled_once(&s, TODAY, &["c1", "c2"]).await;
+    assert!(transform_state(&s).await.is_empty());
+    assert_eq!(jobs.started(), 1);
 }
 
 #[tokio::test]
