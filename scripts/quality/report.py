@@ -30,7 +30,10 @@ def command(work, step):
             first = f.readline().strip()
     except FileNotFoundError:
         return None
-    return first[2:] if first.startswith("$ ") else None
+    if not first.startswith("$ "):
+        return None
+    # Quote paths relative to the repository (run.sh runs there), not this machine's layout.
+    return first[2:].replace(os.getcwd() + os.sep, "")
 
 
 def epochs_table(log):
