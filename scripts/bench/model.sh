@@ -14,10 +14,13 @@
 #    from disk by both; label agreement and the largest probability difference.
 # 3. Peak RSS of short 512-token training runs (micro-batch x gradient accumulation in
 #    BENCH_TRAIN512, e.g. "4x4 8x2"), candle and PyTorch.
+# 4. The allocator: candle's 512-token training steps (batch 16, 3 steps) with glibc's default
+#    settings against `model::keep_freed_memory` (what `calltype train` runs with),
+#    alternating for BENCH_MALLOC_ROUNDS rounds.
 #
 # Knobs: BENCH_VENV (.bench-venv), BENCH_THREADS (2), BENCH_MODEL_ROUNDS (3), BENCH_MODEL_TEXTS
 # (64), BENCH_TRAIN_TOKENS ("128 256"), BENCH_TRAIN_EPOCHS (2), BENCH_TRAIN512 ("4x4 8x2"),
-# BENCH_MODEL_OUT (BENCHMARKS-MODEL.md), BENCH_MODEL_WORK (keep the raw JSON there), CARGO.
+# BENCH_MALLOC_ROUNDS (2), BENCH_MODEL_OUT (BENCHMARKS-MODEL.md), BENCH_MODEL_WORK (keep the raw JSON there), CARGO.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CARGO=${CARGO:-cargo}
@@ -27,6 +30,7 @@ LIMIT=${BENCH_MODEL_TEXTS:-64}
 TRAIN_TOKENS=${BENCH_TRAIN_TOKENS:-128 256}
 TRAIN_EPOCHS=${BENCH_TRAIN_EPOCHS:-2}
 TRAIN512=${BENCH_TRAIN512:-4x4 8x2}
+MALLOC_ROUNDS=${BENCH_MALLOC_ROUNDS:-2}
 OUT=${BENCH_MODEL_OUT:-BENCHMARKS-MODEL.md}
 CMD=${BENCH_CMD:-scripts/bench/model.sh}
 export BENCH_THREADS=${BENCH_THREADS:-2}
@@ -110,6 +114,15 @@ for spec in $TRAIN512; do
     --split train --max-tokens 512 --batch "$micro" --grad-accum "$accum" --limit "$n" --out "$work/clf-512-$spec"
   measure "$work/train512_torch_$spec.json" "${py[@]}" train --backbone "$BACKBONE" --texts "$work/texts.jsonl" \
     --split train --max-tokens 512 --batch "$micro" --grad-accum "$accum" --limit "$n"
+done
+for r in $(seq 1 "$MALLOC_ROUNDS"); do
+  order=(glibc keep)
+  ((r % 2)) || order=(keep glibc)
+  for m in "${order[@]}"; do
+    echo "== 4. allocator round $r/$MALLOC_ROUNDS: 512 tokens, batch 16, malloc $m" >&2
+    measure "$work/malloc_${m}_$r.json" "$mb" train --backbone "$BACKBONE" --texts "$work/texts.jsonl" \
+      --split train --max-tokens 512 --batch 16 --limit 48 --malloc "$m" --out "$work/clf-malloc"
+  done
 done
 end=$(date +%s)
 

@@ -182,6 +182,33 @@ def main():
           f"{'yes' if c['peak_rss'] < GB8 else '**no**'} | {statistics.median(c['step_s'] or [c['total_s']]):.1f} | "
           f"{gib(t['peak_rss'])} | {statistics.median(t['step_s']):.1f} |")
     p("")
+    # The allocator.
+    kept = sorted(work.glob("malloc_keep_*.json"))
+    if kept:
+        glibc = sorted(work.glob("malloc_glibc_*.json"))
+        p("## 4. The allocator: glibc's defaults against `keep_freed_memory`")
+        p("")
+        p("candle's training at 512 tokens, batch 16, the first 48 training calls (3 optimiser steps, "
+          "the last 2 timed), once with glibc's allocator settings (`model_bench train --malloc glibc`) "
+          "and once with `model::keep_freed_memory` (large buffers from the heap, no trimming: what "
+          "`calltype train` runs with; `crates/model/src/alloc.rs`), alternating which goes first. "
+          "Faults and kernel time are the whole process's (`/proc/self/stat`), model load included.")
+        p("")
+        p("| malloc | s/step (median) | examples/s | minor page faults | kernel (system) s | peak RSS | rounds (s/step) |")
+        p("|---|---:|---:|---:|---:|---:|---|")
+        med = {}
+        for name, files in (("glibc defaults", glibc), ("keep_freed_memory", kept)):
+            runs = [load(f) for f in files]
+            steps = [x for r in runs for x in r["step_s"]]
+            med[name] = statistics.median(steps)
+            p(f"| {name} | {med[name]:.2f} | {statistics.median(r['examples_per_s'] for r in runs):.2f} | "
+              f"{statistics.median(r['minor_faults'] for r in runs):,.0f} | "
+              f"{statistics.median(r['system_s'] for r in runs):.1f} | {gib(max(r['peak_rss'] for r in runs))} | "
+              + "; ".join(", ".join(f"{x:.2f}" for x in r["step_s"]) for r in runs) + " |")
+        p("")
+        p(f"A step with `keep_freed_memory` takes **{med['keep_freed_memory'] / med['glibc defaults']:.2f}×** "
+          "the time of one with glibc's defaults (median over every timed step).")
+        p("")
     notes = Path(__file__).with_name("model-notes.md")
     if notes.exists():
         p(notes.read_text().rstrip())

@@ -1,6 +1,7 @@
 //! Times forward + backward + AdamW steps of a backbone on a synthetic batch, for profiling
 //! the train path: `cargo run --release -p model --example train_step -- DIR [BATCH] [TOKENS]
 //! [STEPS]`. Prints the median seconds per phase.
+//! `TRAIN_STEP_MALLOC=glibc` leaves glibc's allocator settings alone (see `model::alloc`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let b: usize = args.get(1).map_or(Ok(16), |s| s.parse())?;
     let t: usize = args.get(2).map_or(Ok(128), |s| s.parse())?;
     let steps: usize = args.get(3).map_or(Ok(5), |s| s.parse())?;
+    // As `calltype train` does; TRAIN_STEP_MALLOC=glibc keeps the allocator's defaults.
+    if std::env::var("TRAIN_STEP_MALLOC").as_deref() != Ok("glibc") {
+        model::keep_freed_memory();
+    }
     let labels: Vec<String> = (0..6).map(|i| format!("l{i}")).collect();
     let (config, weights) = load_backbone(&dir, labels.len(), 1)?;
     let model = Trainable::new(config.clone(), labels, &weights)?;

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 mod classifier;
 pub mod config;
 pub mod encoder;
@@ -35,6 +36,7 @@ mod train;
 pub mod trainable;
 pub mod weights;
 
+pub use alloc::keep_freed_memory;
 pub use classifier::{Classifier, InferenceSettings, Prediction, SETTINGS_FILE};
 pub use error::ModelError;
 pub use metrics::{evaluate, report, ClassMetrics, EvalReport};

@@ -86,6 +86,25 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Field `n` (1-based, as in proc(5)) of `/proc/self/stat`, from the 3rd on.
+fn stat_field(n: usize) -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(n - 3)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Minor page faults of this process so far.
+fn minor_faults() -> u64 {
+    stat_field(10)
+}
+
+/// Seconds this process has spent in the kernel (`stime`, in USER_HZ = 100 ticks a second).
+fn system_s() -> f64 {
+    stat_field(15) as f64 / 100.0
+}
+
 fn read_texts(path: &Path) -> anyhow::Result<Vec<TextRow>> {
     let data = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     data.lines()
@@ -196,6 +215,14 @@ fn infer(a: &Args) -> anyhow::Result<serde_json::Value> {
 }
 
 fn train(a: &Args) -> anyhow::Result<serde_json::Value> {
+    // As `calltype train` does, unless `--malloc glibc` asks for the allocator's defaults (the
+    // side-by-side of scripts/bench/model.sh, section 4).
+    let malloc = a.0.get("malloc").map_or("keep", String::as_str);
+    let kept = match malloc {
+        "keep" => model::keep_freed_memory(),
+        "glibc" => false,
+        other => bail!("--malloc {other:?}: keep or glibc"),
+    };
     let split = a.str("split")?;
     let mut rows: Vec<TextRow> = read_texts(&a.path("texts")?)?
         .into_iter()
@@ -275,6 +302,10 @@ fn train(a: &Args) -> anyhow::Result<serde_json::Value> {
         "total_s": total_s,
         "train_loss": losses,
         "peak_rss": peak_rss(),
+        "minor_faults": minor_faults(),
+        "system_s": system_s(),
+        "malloc": malloc,
+        "keep_freed_memory": kept,
         "threads": candle_core::utils::get_num_threads(),
     }))
 }

@@ -67,6 +67,9 @@ pub struct Args {
 }
 
 pub fn run(mut args: Args) -> Result<()> {
+    // Steps reuse the pages of the step before instead of faulting in fresh ones (model::alloc).
+    let kept = model::keep_freed_memory();
+    tracing::debug!(kept, "allocator keeps freed memory");
     args.backbone = crate::hub::resolve(&args.backbone)?;
     if !(0.0..1.0).contains(&args.dev_fraction) {
         bail!("--dev-fraction must be in [0, 1)");
