@@ -86,23 +86,21 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Field `n` (1-based, as in proc(5)) of `/proc/self/stat`, from the 3rd on.
-fn stat_field(n: usize) -> u64 {
+/// Minor page faults and seconds in the kernel of this process so far, from one read of
+/// `/proc/self/stat` (fields 10 and 15; `stime` is in USER_HZ, 100 ticks a second).
+fn faults_and_system_s() -> (u64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(n - 3)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Minor page faults of this process so far.
-fn minor_faults() -> u64 {
-    stat_field(10)
-}
-
-/// Seconds this process has spent in the kernel (`stime`, in USER_HZ = 100 ticks a second).
-fn system_s() -> f64 {
-    stat_field(15) as f64 / 100.0
+    // Fields after the command name, which is in parentheses and may hold spaces; the first
+    // of them is field 3.
+    let rest: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, r)| r.split_whitespace().collect());
+    let field = |n: usize| {
+        rest.get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (field(10), field(15) as f64 / 100.0)
 }
 
 fn read_texts(path: &Path) -> anyhow::Result<Vec<TextRow>> {
@@ -287,6 +285,7 @@ fn train(a: &Args) -> anyhow::Result<serde_json::Value> {
     let timed_s: f64 = step_times.iter().sum();
     let timed_ex: usize = examples_per_step.iter().sum();
     let losses: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
+    let (faults, system_s) = faults_and_system_s();
     Ok(json!({
         "side": "candle",
         "max_tokens": cfg.max_tokens,
@@ -302,8 +301,8 @@ fn train(a: &Args) -> anyhow::Result<serde_json::Value> {
         "total_s": total_s,
         "train_loss": losses,
         "peak_rss": peak_rss(),
-        "minor_faults": minor_faults(),
-        "system_s": system_s(),
+        "minor_faults": faults,
+        "system_s": system_s,
         "malloc": malloc,
         "keep_freed_memory": kept,
         "threads": candle_core::utils::get_num_threads(),
