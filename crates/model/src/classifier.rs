@@ -97,7 +97,8 @@ impl Classifier {
         encoder: TextEncoder,
         settings: InferenceSettings,
     ) -> Result<Self, ModelError> {
-        let model = SequenceClassifier::load(weights, &config.encoder, labels.len())?;
+        let mut model = SequenceClassifier::load(weights, &config.encoder, labels.len())?;
+        model.prepare_inference()?;
         let mut clf = Self {
             model,
             encoder,
@@ -130,6 +131,13 @@ impl Classifier {
     /// Class probabilities per text, in label order. Sequences are grouped by length so that
     /// padding is small; a text split into windows gets its windows' probabilities pooled.
     pub fn probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        // On a thread of the rayon pool, so that the kernels' parallel loops are shared with
+        // the other workers as they go, instead of each one being handed over to the pool and
+        // waited for (a wake-up per loop, hundreds a forward pass).
+        rayon::scope(|_| self.probabilities_on_pool(texts))
+    }
+
+    fn probabilities_on_pool(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         let s = self.settings;
         let mut segments: Vec<(usize, Vec<u32>)> = Vec::new();
         for (i, t) in texts.iter().enumerate() {

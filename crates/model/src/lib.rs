@@ -10,7 +10,9 @@
 //!   [`kernels`]: the fused CPU ops both modes run on (linear + activation + dropout, packed-QKV
 //!   attention, layer norm, dropout, in-place AdamW), each a candle custom op with its backward
 //!   written out, so that a training step is a few large passes instead of hundreds of small
-//!   ones. [`tokenize`]: `tokenizer.json` with head+tail truncation and windows.
+//!   ones. [`packed`]: AVX-512 matrix products over weights packed once when a model is
+//!   loaded for inference. [`tokenize`]: `tokenizer.json` with head+tail truncation and
+//!   windows.
 //!
 //! Model directories are Hugging Face layout (`config.json` with `id2label`/`label2id`,
 //! `model.safetensors`, `tokenizer.json`), so what we train loads in `transformers` and the
@@ -30,7 +32,9 @@ pub mod kernels;
 mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod packed;
 pub mod rng;
+mod simd;
 pub mod tokenize;
 mod train;
 pub mod trainable;

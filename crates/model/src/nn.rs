@@ -3,10 +3,12 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
 use crate::kernels::{self, Activation};
+use crate::packed::{self, PackedMatrix};
 use crate::rng::Rng;
 
 /// Named parameters in Hugging Face naming, ordered by name.
@@ -89,6 +91,9 @@ pub fn param(w: &Weights, name: &str, shape: &[usize]) -> Result<Tensor> {
 pub struct Linear {
     w: Tensor,
     b: Tensor,
+    /// `w` packed for the AVX-512 products ([`Linear::pack`]); only for weights that no
+    /// longer change.
+    packed: Option<Arc<PackedMatrix>>,
 }
 
 impl Linear {
@@ -97,12 +102,21 @@ impl Linear {
         Ok(Self {
             w: param(w, &format!("{prefix}.weight"), &[out, inp])?,
             b: param(w, &format!("{prefix}.bias"), &[out])?,
+            packed: None,
         })
     }
 
     /// Applies the layer to `(.., in)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        kernels::linear(x, &self.w, &self.b, Activation::Identity, (0.0, 0), false)
+        kernels::linear(
+            x,
+            &self.w,
+            self.packed.as_ref(),
+            &self.b,
+            Activation::Identity,
+            (0.0, 0),
+            false,
+        )
     }
 
     /// `dropout(act(x Wᵀ + b))` in one fused op; dropout only in train mode.
@@ -116,6 +130,7 @@ impl Linear {
         kernels::linear(
             x,
             &self.w,
+            self.packed.as_ref(),
             &self.b,
             act,
             ctx.dropout_args(dropout),
@@ -131,7 +146,19 @@ impl Linear {
         Ok(Linear {
             w: Tensor::cat(&ws, 0)?,
             b: Tensor::cat(&bs, 0)?,
+            packed: None,
         })
+    }
+
+    /// Packs the weight once for the AVX-512 products (a no-op on other CPUs). Only for a
+    /// layer whose weight will not change: an inference model, never one being trained.
+    pub fn pack(&mut self) -> Result<()> {
+        if packed::available() {
+            let (out, inp) = self.w.dims2()?;
+            let w: Vec<f32> = self.w.flatten_all()?.to_vec1()?;
+            self.packed = Some(Arc::new(PackedMatrix::from_weight(&w, out, inp)));
+        }
+        Ok(())
     }
 }
 
@@ -153,13 +180,9 @@ impl LayerNorm {
         })
     }
 
-    /// Normalises `x`: our fused kernel with backward in train mode, candle's in eval mode.
-    pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        if ctx.train {
-            kernels::layer_norm(x, &self.w, &self.b, self.eps)
-        } else {
-            candle_nn::ops::layer_norm(&x.contiguous()?, &self.w, &self.b, self.eps as f32)
-        }
+    /// Normalises `x` with our fused kernel (it has a backward, which only train mode uses).
+    pub fn forward(&self, x: &Tensor, _ctx: &Ctx) -> Result<Tensor> {
+        kernels::layer_norm(x, &self.w, &self.b, self.eps)
     }
 }
 

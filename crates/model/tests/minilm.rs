@@ -32,6 +32,8 @@ fn minilm_cls_and_mean_match_transformers() {
     let enc = TextEncoder::load(&dir).expect("tokenizer");
     let (config, weights) = load_backbone(&dir, 2, 0).expect("backbone");
     let encoder = Encoder::load(&weights, &config.encoder).expect("encoder");
+    let mut prepared = Encoder::load(&weights, &config.encoder).expect("encoder");
+    prepared.prepare_inference().expect("prepare");
     let ctx = Ctx::eval();
     let (mut worst_cls, mut worst_mean) = (0f32, 0f32);
     for case in r["cases"].as_array().expect("cases") {
@@ -68,6 +70,23 @@ fn minilm_cls_and_mean_match_transformers() {
                 .fold(0f32, f32::max);
             assert!(d < 1e-4, "{:?}: differs by {d}", case["text"]);
         }
+        // As a classifier runs it: weights stacked and packed once, and the last layer for
+        // the first token alone.
+        let first: Vec<f32> = prepared
+            .forward_first(&batch, &ctx)
+            .and_then(|h| h.get(0))
+            .and_then(|h| h.to_vec1())
+            .expect("first token");
+        let d = first
+            .iter()
+            .zip(&cls)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d < 1e-5,
+            "{:?}: prepared first-token pass differs by {d}",
+            case["text"]
+        );
         let dc = cls[..8]
             .iter()
             .zip(f32s(&case["cls_first8"]))

@@ -77,12 +77,36 @@ fn eval_parity(name: &str) {
     let r = reference(&dir);
     let cases = cases(&dir, &r);
     let (config, weights) = load_classifier(&dir).expect("load");
-    let model =
+    let load = || {
         model::encoder::SequenceClassifier::load(&weights, &config.encoder, config.labels.len())
-            .expect("build");
+            .expect("build")
+    };
+    let loaded = load();
+    let mut prepared = load();
+    prepared.prepare_inference().expect("prepare");
+    // As loaded (weights packed per call where the CPU has AVX-512), prepared for inference
+    // (stacked and packed once, as `Classifier` runs), and prepared with the packed products
+    // off (the `gemm` crate's path, as on CPUs without AVX-512).
+    for (what, model, packed) in [
+        ("as loaded", &loaded, true),
+        ("prepared", &prepared, true),
+        ("prepared, gemm path", &prepared, false),
+    ] {
+        model::packed::set_enabled(packed);
+        eval_parity_of(&format!("{name} ({what})"), model, &cases, &r);
+    }
+    model::packed::set_enabled(true);
+}
+
+fn eval_parity_of(
+    name: &str,
+    model: &model::encoder::SequenceClassifier,
+    cases: &[Case],
+    r: &Value,
+) {
     let ctx = Ctx::eval();
     let mut worst = 0f32;
-    for c in &cases {
+    for c in cases {
         let batch = Batch::new(&[&c.ids], 0, &Device::Cpu).expect("batch");
         let logits: Vec<f32> = model
             .forward(&batch, &ctx)
@@ -111,7 +135,28 @@ fn eval_parity(name: &str) {
         assert!(d < 1e-4, "{name}: padded batch logits differ by {d}");
         worst_batch = worst_batch.max(d);
     }
-    eprintln!("{name}: eval logits max abs diff {worst:.3e}, padded batch {worst_batch:.3e}");
+    // The head reads the first token's state, which eval mode computes alone in the last
+    // layer: it must equal the full pass's first row.
+    let full = model.encoder().forward(&batch, &ctx).expect("full pass");
+    let first = model
+        .encoder()
+        .forward_first(&batch, &ctx)
+        .expect("first token");
+    let full: Vec<f32> = full
+        .narrow(1, 0, 1)
+        .and_then(|x| x.flatten_all())
+        .and_then(|x| x.to_vec1())
+        .expect("rows");
+    let first: Vec<f32> = first.flatten_all().and_then(|x| x.to_vec1()).expect("rows");
+    let d_first = max_abs_diff(&full, &first);
+    assert!(
+        d_first < 1e-5,
+        "{name}: first-token pass differs by {d_first}"
+    );
+    eprintln!(
+        "{name}: eval logits max abs diff {worst:.3e}, padded batch {worst_batch:.3e}, \
+         first token vs full pass {d_first:.3e}"
+    );
 }
 
 fn train_step_parity(name: &str) {

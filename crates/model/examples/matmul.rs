@@ -1,0 +1,120 @@
+//! GFLOP/s of the packed AVX-512 products (`model::packed`) against the `gemm` crate on
+//! MiniLM's shapes (rows × depth × columns), each called as the model calls it: `cargo run
+//! --release -p model --example matmul [THREADS]` (default 2). The two alternate for 15 rounds;
+//! a line per shape gives the best and the median round of each, and their ratio. This is
+//! what `kernels::PACKED_MAX_ROWS` was chosen from.
+
+use std::time::Instant;
+
+use model::packed::{self, PackedMatrix};
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// GFLOP/s of `f` and `g`, timed alternately: (best, median) of each over 15 rounds.
+fn time2(flops: f64, mut f: impl FnMut(), mut g: impl FnMut()) -> ((f64, f64), (f64, f64)) {
+    f();
+    g();
+    let reps = ((5e8 / flops) as usize).max(1);
+    let once = |h: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            h();
+        }
+        flops * reps as f64 / t.elapsed().as_secs_f64() / 1e9
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        a.push(once(&mut f));
+        b.push(once(&mut g));
+    }
+    let best = |v: &Vec<f64>| v.iter().copied().fold(0f64, f64::max);
+    ((best(&a), median(a.clone())), (best(&b), median(b.clone())))
+}
+
+fn main() {
+    let threads: usize = std::env::args()
+        .nth(1)
+        .map_or(2, |s| s.parse().expect("threads"));
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("pool");
+    assert!(packed::available(), "this CPU has no AVX-512");
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // (what, rows, depth, columns, lda): linear layers at 128 to 4096 rows, then attention's
+    // per-head products at T = 128 and 512 (Q·Kᵀ with queries at stride 3H, P·V).
+    let mut shapes = Vec::new();
+    for rows in [128, 512, 1024, 2048, 4096] {
+        // Stacked QKV, the first feed-forward layer, the second.
+        shapes.push(("linear", rows, 384, 1152, 384));
+        shapes.push(("linear", rows, 384, 1536, 384));
+        shapes.push(("linear", rows, 1536, 384, 1536));
+    }
+    shapes.extend([
+        ("QK^T", 128, 32, 128, 1152),
+        ("PV", 128, 128, 32, 128),
+        ("QK^T", 512, 32, 512, 1152),
+        ("PV", 512, 512, 32, 512),
+    ]);
+    for (what, m, k, n, lda) in shapes {
+        let a: Vec<f32> = (0..m * lda)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let mut c = vec![0f32; m * n];
+        let flops = 2.0 * (m * n * k) as f64;
+        let cp = c.as_mut_ptr();
+        let linear = what == "linear";
+        let pw = PackedMatrix::from_weight(&w, n, k);
+        let mut scratch = PackedMatrix::default();
+        let (ours, theirs) = time2(
+            flops,
+            || {
+                let b = if linear {
+                    &pw
+                } else {
+                    scratch.pack_transposed(&w, n, k, k);
+                    &scratch
+                };
+                // SAFETY: available(); the buffers have the sizes the strides address.
+                unsafe { packed::matmul(m, a.as_ptr(), lda, b, cp, n, false, linear) }
+            },
+            || unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    cp,
+                    1,
+                    n as isize,
+                    false,
+                    a.as_ptr(),
+                    1,
+                    lda as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    if linear { par } else { gemm::Parallelism::None },
+                )
+            },
+        );
+        println!(
+            "{what:6} {m:5}x{k:5}x{n:5}: best packed {:6.1} gemm {:6.1} ({:.2}x); median packed {:6.1} gemm {:6.1} ({:.2}x) GFLOP/s",
+            ours.0, theirs.0, ours.0 / theirs.0, ours.1, theirs.1, ours.1 / theirs.1
+        );
+    }
+}
