@@ -1227,6 +1227,30 @@ mod tests {
     }
 
     #[test]
+    fn softmax_never_gives_subnormal_probabilities() {
+        // Masked keys, and scores 80 to 100 below the row's largest, would give probabilities
+        // below the smallest normal float; they must be exactly 0.
+        let t = 64;
+        let mask: Vec<f32> = (0..t)
+            .map(|i| if i < 40 { 0.0 } else { f32::MIN })
+            .collect();
+        let mut p: Vec<f32> = (0..t).map(|i| -(i as f32) * 2.5).collect();
+        softmax_rows(&mut p, &mask, 1.0);
+        assert!(
+            p.iter().all(|&x| x == 0.0 || x >= f32::MIN_POSITIVE),
+            "{p:?}"
+        );
+        assert!(p[40..].iter().all(|&x| x == 0.0));
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let mut g: Vec<f32> = (0..t).map(|i| 1e-30 * i as f32).collect();
+        softmax_grad_rows(&mut g, &p, t, 1e-9);
+        assert!(
+            g.iter().all(|&x| x == 0.0 || x.abs() >= f32::MIN_POSITIVE),
+            "{g:?}"
+        );
+    }
+
+    #[test]
     fn layer_norm_matches_primitives() {
         let x = Var::from_tensor(&rand(&[3, 5, 16], 1)).unwrap();
         let w = Var::from_tensor(&rand(&[16], 2)).unwrap();
