@@ -67,6 +67,9 @@ measure() {
 }
 
 start=$(date +%s)
+# The code measured, for the report (which may be regenerated later from $work).
+echo "$(git rev-parse --short HEAD)$([[ -n $(git status --porcelain --untracked-files=no) ]] && echo ' dirty')" \
+  >"$work/code.rev"
 "$mb" texts --calls samples/calls --labels samples/labels.csv --out "$work/texts.jsonl" >/dev/null
 "$VENV/bin/python" - "$work/texts.jsonl" "$BACKBONE/tokenizer.json" >"$work/tokens.json" <<'PY'
 import json, sys

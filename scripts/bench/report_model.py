@@ -64,8 +64,15 @@ def main():
     loads = [json.loads(l) for l in (work / "loads.jsonl").read_text().splitlines() if l.strip()]
     load_vals = [x["load_before"] for x in loads] + [x["load_after"] for x in loads]
     toks = load(work / "tokens.json")
-    rev = sh("git", "rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes in the working tree)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+    # The code the run measured: model.sh writes code.rev when it starts (the revision, and
+    # "dirty" when tracked files had changes); without it, the working tree as it is now.
+    code = work / "code.rev"
+    if code.exists():
+        rev, _, state = code.read_text().strip().partition(" ")
+    else:
+        rev = sh("git", "rev-parse", "--short", "HEAD")
+        state = "dirty" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+    dirty = " (with uncommitted changes in the working tree)" if state == "dirty" else ""
     py = os.path.join(a.venv, "bin", "python")
     versions = sh(py, "-c", "import torch, transformers; print(torch.__version__, transformers.__version__)").split()
     torch_v, tf_v = (versions + ["?", "?"])[:2]
@@ -78,12 +85,19 @@ def main():
     p("Written by `scripts/bench/model.sh` (opt-in: `BENCH_MODEL=1 make bench`); do not edit by hand, run it again.")
     p("")
     p(f"- command: `{a.cmd}`")
-    p(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    # When the measurements wrote their results, so that a report regenerated from a run's JSON
+    # (say, with new notes) keeps the run's date.
+    stamps = [f.stat().st_mtime for f in Path(a.work).glob("*.json")]
+    utc = datetime.timezone.utc
+    first = datetime.datetime.fromtimestamp(min(stamps), utc)
+    last = datetime.datetime.fromtimestamp(max(stamps), utc)
+    p(f"- date: {first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC (the measurements' results written)")
     p(f"- machine: {os.cpu_count()} CPUs, {cpu_model()}, Linux {os.uname().release}; shared with other "
       f"work while it ran: 1-minute load average {min(load_vals):.1f} to {max(load_vals):.1f} "
       f"(median {statistics.median(load_vals):.1f}) read before and after each measurement")
     p(f"- code: {rev}{dirty}; {sh('rustc', '--version')}, release profile; candle-core/candle-nn 0.11 "
-      f"(their own gemm, AVX-512 here)")
+      f"over the `gemm` crate with its AVX-512 (`x86-v4`) kernels, and our packed AVX-512 product "
+      f"(`model::packed`) for attention and linear layers of up to 512 rows where the CPU has AVX-512")
     p(f"- PyTorch side: torch {torch_v} (PyPI, MKL/oneDNN inside), transformers {tf_v}, eager mode "
       f"(no torch.compile, no TorchScript), float32, attention `{attn}`, `torch.inference_mode()`, "
       f"in the bench-only venv `{a.venv}`")
