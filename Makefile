@@ -37,11 +37,12 @@ $(VENV)/.lambda-ok: $(VENV)/.deps-ok
 backbone:
 	scripts/fetch-backbone.sh
 
+# Each step reports its wall time (bash's `time`), so a slow CI run shows where the time went.
 test: test-deps lambda-deps backbone
-	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
-	scripts/test-invoke-ingest.sh
-	scripts/test-invoke-classify.sh
-	scripts/check-templates.sh
+	time MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
+	time scripts/test-invoke-ingest.sh
+	time scripts/test-invoke-classify.sh
+	time scripts/check-templates.sh
 
 fmt:
 	$(CARGO) fmt --all

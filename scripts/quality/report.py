@@ -100,7 +100,8 @@ def section(out, work, name, title, goal_text, goal_ok, train_step, eval_step, s
     out.append(f"\nBackbone `{log['backbone']}`; {log['train_examples']} training and "
                f"{log['dev_examples']} dev examples; {cfg['epochs']} epochs, batch {cfg['batch_size']}"
                f" x {cfg['grad_accum']}, lr {cfg['lr']}, weight decay {cfg['weight_decay']}, warm-up "
-               f"{cfg['warmup_ratio']}, {cfg['max_tokens']} tokens (head+tail), seed {cfg['seed']}; "
+               f"{cfg['warmup_ratio']}, label smoothing {cfg.get('label_smoothing', 0.0)}, "
+               f"{cfg['max_tokens']} tokens (head+tail), seed {cfg['seed']}; "
                f"the saved epoch is the one with the lowest dev loss ({log['best_epoch']}).\n")
     out.append(epochs_table(log) + "\n")
     out.append(f"Lowest per-class F1 (support): {worst(rep)}.\n")

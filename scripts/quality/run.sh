@@ -59,7 +59,7 @@ if [[ " $SECTIONS " == *" banking77 "* ]]; then
   rm -rf "$WORK/banking77"
   step banking77-train "$bin" train --backbone "$BACKBONE" "${b77[@]}" --split train \
     --dev "$WORK/banking77.csv" --dev-split dev --max-tokens 64 --batch-size 16 --lr 2e-4 \
-    --epochs 8 --out "$WORK/banking77"
+    --epochs 8 --label-smoothing 0.1 --out "$WORK/banking77"
   step banking77-eval "$bin" eval --model "$WORK/banking77" "${b77[@]}" --split dev \
     --report "$WORK/banking77-report"
 fi

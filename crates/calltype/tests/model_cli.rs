@@ -632,3 +632,38 @@ fn a_dev_label_without_training_examples_is_reported_and_left_out() {
     );
     assert!(stdout.contains("best epoch 1: dev loss"), "{stdout}");
 }
+
+#[test]
+fn train_takes_label_smoothing_and_logs_it() {
+    let Some(backbone) = tiny_bert() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("toy.csv");
+    write_csv(&data, &toy_rows());
+    let out = dir.path().join("model");
+    let base = [
+        "train",
+        "--backbone",
+        s(&backbone),
+        "--data",
+        s(&data),
+        "--epochs",
+        "1",
+        "--max-tokens",
+        "32",
+        "--out",
+        s(&out),
+    ];
+    let refused = calltype(&[&base[..], &["--label-smoothing", "1"]].concat());
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("label_smoothing must be in [0, 1)"),
+        "{stderr}"
+    );
+
+    ok(&[&base[..], &["--label-smoothing", "0.1"]].concat());
+    let log: Value =
+        serde_json::from_slice(&std::fs::read(out.join("training_log.json")).expect("log"))
+            .expect("json");
+    assert_eq!(log["config"]["label_smoothing"].as_f64(), Some(0.1));
+}

@@ -46,6 +46,9 @@ pub struct TrainConfig {
     pub grad_clip: Option<f64>,
     /// Overrides every dropout probability of the backbone config when set.
     pub dropout: Option<f32>,
+    /// Label smoothing of the training loss, in `[0, 1)` (0: plain cross-entropy); see
+    /// [`Trainable::set_label_smoothing`]. Dev loss is always plain cross-entropy.
+    pub label_smoothing: f64,
     /// Memory a training step may use, in bytes (parameters, gradients, AdamW moments and the
     /// activations of one micro-batch, estimated by [`activation_bytes`]). When a micro-batch of
     /// `batch_size` would not fit, it is split and gradients accumulated so that the optimiser
@@ -74,6 +77,7 @@ impl Default for TrainConfig {
             seed: 42,
             grad_clip: Some(1.0),
             dropout: None,
+            label_smoothing: 0.0,
             memory_limit: Some(8 << 30),
             long_text: None,
         }
@@ -271,6 +275,9 @@ fn validate(cfg: &TrainConfig) -> Result<(), ModelError> {
             return bad("dropout must be in [0, 1)");
         }
     }
+    if !(0.0..1.0).contains(&cfg.label_smoothing) {
+        return bad("label_smoothing must be in [0, 1)");
+    }
     if cfg.memory_limit == Some(0) {
         return bad("memory_limit must be positive");
     }
@@ -345,7 +352,8 @@ pub fn train(
         ..settings
     };
 
-    let model = Trainable::new(config.clone(), labels.clone(), &weights)?;
+    let mut model = Trainable::new(config.clone(), labels.clone(), &weights)?;
+    model.set_label_smoothing(cfg.label_smoothing);
     let params: usize = weights.values().map(|t| t.elem_count()).sum();
     drop(weights);
     let mut opt = model.optimizer(

@@ -18,6 +18,7 @@ pub struct Trainable {
     pub labels: Vec<String>,
     vars: Vec<(String, Var)>,
     model: SequenceClassifier,
+    label_smoothing: f64,
 }
 
 impl Trainable {
@@ -40,6 +41,7 @@ impl Trainable {
             labels,
             vars,
             model,
+            label_smoothing: 0.0,
         })
     }
 
@@ -53,8 +55,17 @@ impl Trainable {
         Ok(self.model.forward(batch, ctx)?)
     }
 
-    /// Mean cross-entropy of `batch` against `targets` and the gradient of every parameter
-    /// the loss depends on, keyed by name; `scale` multiplies the loss before backward.
+    /// Sets the label smoothing `eps` of [`Self::loss_and_grads`] (0, the default: plain
+    /// cross-entropy), as PyTorch's `CrossEntropyLoss(label_smoothing=eps)` and the Trainer's
+    /// `label_smoothing_factor`: the target is `1 - eps` on the label plus `eps / K` on each
+    /// of the `K` labels.
+    pub fn set_label_smoothing(&mut self, eps: f64) {
+        self.label_smoothing = eps;
+    }
+
+    /// Mean cross-entropy of `batch` against `targets` (label-smoothed when set) and the
+    /// gradient of every parameter the loss depends on, keyed by name; `scale` multiplies the
+    /// loss before backward.
     pub fn loss_and_grads(
         &self,
         batch: &Batch,
@@ -64,7 +75,15 @@ impl Trainable {
     ) -> Result<(f32, HashMap<String, Tensor>), ModelError> {
         let logits = self.forward(batch, ctx)?;
         let t = Tensor::new(targets, logits.device())?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &t)?;
+        let eps = self.label_smoothing;
+        let loss = if eps == 0.0 {
+            candle_nn::loss::cross_entropy(&logits, &t)?
+        } else {
+            let log_p = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+            let nll = candle_nn::loss::nll(&log_p, &t)?;
+            let uniform = log_p.mean_all()?.neg()?;
+            ((nll * (1.0 - eps))? + (uniform * eps)?)?
+        };
         let value = loss.to_scalar::<f32>()?;
         let grads = (loss * scale)?.backward()?;
         let mut out = HashMap::with_capacity(self.vars.len());

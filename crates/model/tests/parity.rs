@@ -274,6 +274,87 @@ fn every_parameter_learns(name: &str) {
     }
 }
 
+/// Label smoothing against its definition, in f64 from the same logits: the loss is
+/// `(1 - eps) * CE + eps * mean_k(-log p_k)`, and its gradient with respect to the logits is
+/// `(p - q) / B` with `q = (1 - eps) * onehot + eps / K`, which the classifier bias receives
+/// summed over the batch. (The tiny models' logits are near uniform, so the two losses are
+/// close; the bias gradient moves by `eps * (onehot - 1/K) / B`, far above the tolerance.)
+fn label_smoothing_follows_its_definition(name: &str) {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = shared.join("parity").join(name);
+    let r = reference(&dir);
+    let cases = cases(&dir, &r);
+    let seqs: Vec<&[u32]> = cases[..4].iter().map(|c| c.ids.as_slice()).collect();
+    let batch = Batch::new(&seqs, 0, &Device::Cpu).expect("batch");
+    let targets = [2u32, 1, 0, 0];
+    let (config, weights) = load_classifier(&dir).expect("load");
+    let labels_txt = config.labels.clone();
+    let mut model = Trainable::new(config, labels_txt, &weights).expect("trainable");
+    let ctx = Ctx::train(0, false);
+    let logits: Vec<Vec<f32>> = model
+        .forward(&batch, &ctx)
+        .and_then(|l| Ok(l.to_vec2::<f32>()?))
+        .expect("logits");
+    let (plain, _) = model
+        .loss_and_grads(&batch, &targets, &ctx, 1.0)
+        .expect("plain");
+    let eps = 0.1;
+    model.set_label_smoothing(eps);
+    let (loss, grads) = model
+        .loss_and_grads(&batch, &targets, &ctx, 1.0)
+        .expect("smoothed");
+
+    let (b, k) = (logits.len() as f64, logits[0].len());
+    let mut want_loss = 0f64;
+    let mut want_ce = 0f64;
+    let mut want_bias = vec![0f64; k];
+    for (row, &y) in logits.iter().zip(&targets) {
+        let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+        let log_z = max
+            + row
+                .iter()
+                .map(|&x| (x as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        let log_p: Vec<f64> = row.iter().map(|&x| x as f64 - log_z).collect();
+        let ce = -log_p[y as usize];
+        let uniform = -log_p.iter().sum::<f64>() / k as f64;
+        want_ce += ce / b;
+        want_loss += ((1.0 - eps) * ce + eps * uniform) / b;
+        for (j, lp) in log_p.iter().enumerate() {
+            let q = eps / k as f64 + if j == y as usize { 1.0 - eps } else { 0.0 };
+            want_bias[j] += (lp.exp() - q) / b;
+        }
+    }
+    assert!(
+        (plain as f64 - want_ce).abs() < 1e-5,
+        "{name}: plain {plain} vs {want_ce}"
+    );
+    assert!(
+        (loss as f64 - want_loss).abs() < 1e-5,
+        "{name}: loss {loss} vs {want_loss}"
+    );
+    let bias: Vec<f32> = grads["classifier.bias"].to_vec1().expect("bias gradient");
+    for (j, (got, want)) in bias.iter().zip(&want_bias).enumerate() {
+        assert!(
+            (*got as f64 - want).abs() < 1e-5,
+            "{name}: classifier.bias gradient [{j}] {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn distilbert_label_smoothing_follows_its_definition() {
+    label_smoothing_follows_its_definition("tiny-distilbert");
+}
+
+#[test]
+fn bert_label_smoothing_follows_its_definition() {
+    label_smoothing_follows_its_definition("tiny-bert");
+}
+
 #[test]
 fn distilbert_eval_matches_transformers() {
     eval_parity("tiny-distilbert");

@@ -52,6 +52,10 @@ pub struct Args {
     /// Micro-batches per optimiser step.
     #[arg(long, default_value_t = 1)]
     grad_accum: usize,
+    /// Label smoothing of the training loss, in [0, 1): the target puts 1 - S on the label and
+    /// S spread evenly over all labels (as the Hugging Face Trainer's label_smoothing_factor).
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
     /// How the saved model reads calls longer than --max-tokens: `windows[:N[:mean|max]]`
     /// (overlapping windows sharing N tokens, probabilities pooled) or `head-tail[:F]`.
     /// Default: windows sharing a quarter of the budget, max pooling (docs/long-calls.md).
@@ -122,6 +126,7 @@ pub fn run(mut args: Args) -> Result<()> {
         lr: args.lr,
         max_tokens: args.max_tokens,
         seed: args.seed,
+        label_smoothing: args.label_smoothing,
         long_text: args.long_text,
         memory_limit: (args.memory_limit_gb > 0.0)
             .then_some((args.memory_limit_gb * (1u64 << 30) as f64) as u64),
