@@ -38,6 +38,24 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// `calltype train` for one short epoch on the tiny BERT: the arguments the small training
+/// runs share (append others as needed).
+fn one_epoch<'a>(backbone: &'a Path, data: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--backbone",
+        s(backbone),
+        "--data",
+        s(data),
+        "--epochs",
+        "1",
+        "--max-tokens",
+        "32",
+        "--out",
+        s(out),
+    ]
+}
+
 /// A few phrasings per label, so two epochs on the tiny model are quick.
 fn phrases(label: &str) -> [&'static str; 6] {
     match label {
@@ -551,19 +569,7 @@ fn a_label_with_one_example_is_reported_and_left_out() {
     rows.push(("r-1".into(), "where is my parcel".into(), "delivery".into()));
     write_csv(&data, &rows);
     let out = dir.path().join("model");
-    let (_, stderr) = ok(&[
-        "train",
-        "--backbone",
-        s(&backbone),
-        "--data",
-        s(&data),
-        "--epochs",
-        "1",
-        "--max-tokens",
-        "32",
-        "--out",
-        s(&out),
-    ]);
+    let (_, stderr) = ok(&one_epoch(&backbone, &data, &out));
     assert!(
         stderr.contains("fewer than 2 examples") && stderr.contains("\"delivery\" (1)"),
         "{stderr}"
@@ -607,21 +613,8 @@ fn a_dev_label_without_training_examples_is_reported_and_left_out() {
     );
     write_csv(&dev, &rows[..8]);
     let out = dir.path().join("model");
-    let (stdout, stderr) = ok(&[
-        "train",
-        "--backbone",
-        s(&backbone),
-        "--data",
-        s(&train),
-        "--dev",
-        s(&dev),
-        "--epochs",
-        "1",
-        "--max-tokens",
-        "32",
-        "--out",
-        s(&out),
-    ]);
+    let (stdout, stderr) =
+        ok(&[&one_epoch(&backbone, &train, &out)[..], &["--dev", s(&dev)]].concat());
     assert!(
         stderr.contains("6 dev example(s) left out") && stderr.contains("billing"),
         "{stderr}"
@@ -640,19 +633,7 @@ fn train_takes_label_smoothing_and_logs_it() {
     let data = dir.path().join("toy.csv");
     write_csv(&data, &toy_rows());
     let out = dir.path().join("model");
-    let base = [
-        "train",
-        "--backbone",
-        s(&backbone),
-        "--data",
-        s(&data),
-        "--epochs",
-        "1",
-        "--max-tokens",
-        "32",
-        "--out",
-        s(&out),
-    ];
+    let base = one_epoch(&backbone, &data, &out);
     let refused = calltype(&[&base[..], &["--label-smoothing", "1"]].concat());
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);

@@ -242,11 +242,10 @@ fn train_step_parity(name: &str) {
     );
 }
 
-fn every_parameter_learns(name: &str) {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let dir = shared.join("parity").join(name);
+/// The parity model `name` as a [`Trainable`] and a batch of its first four cases; `None`
+/// (skip) without ../shared.
+fn first_four_cases(name: &str) -> Option<(Batch, Trainable)> {
+    let dir = common::shared_dir()?.join("parity").join(name);
     let r = reference(&dir);
     let cases = cases(&dir, &r);
     let seqs: Vec<&[u32]> = cases[..4].iter().map(|c| c.ids.as_slice()).collect();
@@ -254,6 +253,13 @@ fn every_parameter_learns(name: &str) {
     let (config, weights) = load_classifier(&dir).expect("load");
     let labels_txt = config.labels.clone();
     let model = Trainable::new(config, labels_txt, &weights).expect("trainable");
+    Some((batch, model))
+}
+
+fn every_parameter_learns(name: &str) {
+    let Some((batch, model)) = first_four_cases(name) else {
+        return;
+    };
     let ctx = Ctx::train(7, true);
     let (_, grads) = model
         .loss_and_grads(&batch, &[2, 1, 0, 0], &ctx, 1.0)
@@ -280,18 +286,10 @@ fn every_parameter_learns(name: &str) {
 /// summed over the batch. (The tiny models' logits are near uniform, so the two losses are
 /// close; the bias gradient moves by `eps * (onehot - 1/K) / B`, far above the tolerance.)
 fn label_smoothing_follows_its_definition(name: &str) {
-    let Some(shared) = common::shared_dir() else {
+    let Some((batch, mut model)) = first_four_cases(name) else {
         return;
     };
-    let dir = shared.join("parity").join(name);
-    let r = reference(&dir);
-    let cases = cases(&dir, &r);
-    let seqs: Vec<&[u32]> = cases[..4].iter().map(|c| c.ids.as_slice()).collect();
-    let batch = Batch::new(&seqs, 0, &Device::Cpu).expect("batch");
     let targets = [2u32, 1, 0, 0];
-    let (config, weights) = load_classifier(&dir).expect("load");
-    let labels_txt = config.labels.clone();
-    let mut model = Trainable::new(config, labels_txt, &weights).expect("trainable");
     let ctx = Ctx::train(0, false);
     let logits: Vec<Vec<f32>> = model
         .forward(&batch, &ctx)
