@@ -75,15 +75,13 @@ impl Trainable {
     ) -> Result<(f32, HashMap<String, Tensor>), ModelError> {
         let logits = self.forward(batch, ctx)?;
         let t = Tensor::new(targets, logits.device())?;
+        // candle's cross_entropy is log_softmax + nll; the smoothed target adds eps times the
+        // mean of -log p over every label (exactly 0 when eps is 0).
         let eps = self.label_smoothing;
-        let loss = if eps == 0.0 {
-            candle_nn::loss::cross_entropy(&logits, &t)?
-        } else {
-            let log_p = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
-            let nll = candle_nn::loss::nll(&log_p, &t)?;
-            let uniform = log_p.mean_all()?.neg()?;
-            ((nll * (1.0 - eps))? + (uniform * eps)?)?
-        };
+        let log_p = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+        let nll = candle_nn::loss::nll(&log_p, &t)?;
+        let uniform = log_p.mean_all()?.neg()?;
+        let loss = ((nll * (1.0 - eps))? + (uniform * eps)?)?;
         let value = loss.to_scalar::<f32>()?;
         let grads = (loss * scale)?.backward()?;
         let mut out = HashMap::with_capacity(self.vars.len());
