@@ -8,15 +8,19 @@
 #   curl localhost:8080/ping
 #   curl -H 'Content-Type: application/json' -d '{"inputs": ["I want to cancel"]}' localhost:8080/invocations
 #
+# SageMaker runs x86_64 images (serverless endpoints and the ml.m5/ml.c5 instances), so both stages
+# are linux/amd64 whatever the host: on an arm64 machine (e.g. Apple silicon) Docker builds under
+# emulation, which is slow but gives an image SageMaker can run.
+#
 # Note: no Docker engine runs in the development sandbox, so this file is written to be
 # simple and standard but has not been built there; build it on a machine with Docker.
 
-FROM rust:1.95-slim-bookworm AS build
+FROM --platform=linux/amd64 rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p calltype --bin calltype
 
-FROM debian:bookworm-slim
+FROM --platform=linux/amd64 debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*

@@ -27,6 +27,8 @@ labeled_calls AS (
         ON t.contact_id = l.contact_id
        AND t.redacted = l.redacted
        AND t."date" = l."date"
+       -- The same bound as on labeled: Athena prunes transcripts' partitions only by its own predicate.
+       AND t."date" >= CAST(CAST(current_date - INTERVAL '90' DAY AS DATE) AS VARCHAR)
     WHERE l.rn = 1
 ),
 pairs AS (

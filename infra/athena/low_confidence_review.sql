@@ -26,6 +26,8 @@ LEFT JOIN calltype.transcripts AS t
     ON t.contact_id = l.contact_id
    AND t.redacted = l.redacted
    AND t."date" = l."date"
+   -- The same bound as on labeled: Athena prunes transcripts' partitions only by its own predicate.
+   AND t."date" >= CAST(CAST(current_date - INTERVAL '90' DAY AS DATE) AS VARCHAR)
 WHERE l.rn = 1
   AND TRY_CAST(l.score AS DOUBLE) < 0.6
 ORDER BY score ASC, l.contact_date DESC, l.contact_id
