@@ -156,3 +156,68 @@ fn it_keeps_ingest_state_outside_the_prefix_athena_reads() {
     );
     assert_eq!(state_prefix("other.csv"), "other.csv.state/");
 }
+
+#[tokio::test]
+async fn check_invariants_names_each_broken_invariant() {
+    use master_csv::append::state_prefix;
+    use master_csv::encode::encode_rows;
+    use master_csv::{check_invariants, Identity, Violation};
+    use store::Condition;
+
+    let (_d, s) = store();
+    let state = state_prefix(KEY);
+    let mut body = header();
+    body.extend_from_slice(&encode_rows(&[row("a", "x"), row("b", "y"), row("a", "z")]));
+    let a_end = (header().len() + encode_rows(&[row("a", "x")]).len()) as u64;
+    s.put(KEY, body.clone(), Condition::None).await.unwrap();
+    let marker = |name: &str| format!("{state}ids/{name}.redacted");
+    s.put(&marker("a"), Vec::new(), Condition::None)
+        .await
+        .unwrap();
+    s.put(&marker("gone"), Vec::new(), Condition::None)
+        .await
+        .unwrap();
+    let checkpoint = format!("{state}checkpoint");
+    let at = |n: u64| format!("length={n}\n").into_bytes();
+    s.put(&checkpoint, at(body.len() as u64), Condition::None)
+        .await
+        .unwrap();
+    let id = |c: &str| Identity {
+        contact_id: c.into(),
+        redacted: true,
+    };
+    let v = check_invariants(&s, KEY).await.unwrap();
+    assert_eq!(
+        v,
+        [
+            Violation::Doubled(id("a")),
+            Violation::Unmarked {
+                identity: id("b"),
+                row_end: a_end + encode_rows(&[row("b", "y")]).len() as u64,
+                checkpoint: body.len() as u64,
+            },
+            Violation::Orphan {
+                marker: marker("gone")
+            },
+        ]
+    );
+
+    // A checkpoint at a row's end is sound; one inside a row is not.
+    s.put(&checkpoint, at(a_end), Condition::None)
+        .await
+        .unwrap();
+    let v = check_invariants(&s, KEY).await.unwrap();
+    assert!(
+        !v.iter()
+            .any(|v| matches!(v, Violation::CheckpointOff { .. })),
+        "{v:?}"
+    );
+    s.put(&checkpoint, at(a_end + 1), Condition::None)
+        .await
+        .unwrap();
+    let v = check_invariants(&s, KEY).await.unwrap();
+    assert!(v.contains(&Violation::CheckpointOff {
+        checkpoint: a_end + 1,
+        master_bytes: body.len() as u64
+    }));
+}
