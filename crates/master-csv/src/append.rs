@@ -24,7 +24,12 @@
 //! contacts present (and writes their markers); markers exist only for rows already in the
 //! master, and the checkpoint only covers rows whose markers exist. A redelivered event thus
 //! finds its contact present and appends nothing, and a CAS only succeeds on the version whose
-//! tail was checked.
+//! tail was checked: the port gives the tail and the ETag of one version
+//! ([`ObjectStore::get_range`]), also when the tail is empty, and the append carries that ETag.
+//!
+//! [`check_invariants`] checks these invariants (no contact twice, every row before the
+//! checkpoint marked, every marker naming a row) on a quiet master; the tests run it after
+//! every concurrent and crashed scenario.
 
 use std::collections::HashSet;
 
@@ -33,7 +38,7 @@ use store::cas::{retry_cas, RetryPolicy};
 use store::{Condition, ObjectStore, StoreError};
 
 use crate::encode::{encode_rows, header, identities};
-use crate::row::{Identity, Row};
+use crate::row::{Identity, Row, CONTACT_ID_COL, REDACTED_COL};
 
 /// Marker requests in flight at once.
 const MARKER_CONCURRENCY: usize = 16;
@@ -283,4 +288,107 @@ async fn mark<S: ObjectStore>(
     if let Err(e) = store.put(&checkpoint_key(state), body, condition).await {
         tracing::info!(master, error = %e, "checkpoint not moved; the next append reconciles it");
     }
+}
+
+/// A broken invariant of a master and its ingest state, as [`check_invariants`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// The contact (and copy) is in the master more than once.
+    Doubled(Identity),
+    /// A row that ends at or before the checkpoint has no marker.
+    Unmarked {
+        identity: Identity,
+        row_end: u64,
+        checkpoint: u64,
+    },
+    /// A marker names no row of the master.
+    Orphan { marker: String },
+    /// The checkpoint is past the end of the master or inside a row.
+    CheckpointOff { checkpoint: u64, master_bytes: u64 },
+}
+
+/// Checks what exactly-once rests on, for the master at `key` and its state: no contact twice
+/// in the master, every row before the checkpoint has a marker, every marker names a row of
+/// the master, and the checkpoint ends a row. Returns the violations found (none when sound).
+///
+/// It reads the master whole and lists the markers, so run it when no append is in flight:
+/// in tests after every scenario, or by an operator who suspects the state.
+pub async fn check_invariants<S: ObjectStore>(
+    store: &S,
+    key: &str,
+) -> Result<Vec<Violation>, AppendError> {
+    let state = state_prefix(key);
+    let body = store.get(key).await?.map(|o| o.body).unwrap_or_default();
+    let (checkpoint, _) = read_checkpoint(store, &state).await?;
+    let rows = row_ends(&body).map_err(|source| AppendError::Corrupt {
+        key: key.to_string(),
+        source,
+    })?;
+
+    let mut violations = Vec::new();
+    let mut seen = HashSet::new();
+    let mut markers_wanted = HashSet::new();
+    for (identity, _) in &rows {
+        if !seen.insert(identity.clone()) {
+            violations.push(Violation::Doubled(identity.clone()));
+        }
+        markers_wanted.insert(marker_key(&state, identity));
+    }
+    let markers: HashSet<String> = store
+        .list(&format!("{state}ids/"))
+        .await?
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    for (identity, row_end) in &rows {
+        if *row_end <= checkpoint && !markers.contains(&marker_key(&state, identity)) {
+            violations.push(Violation::Unmarked {
+                identity: identity.clone(),
+                row_end: *row_end,
+                checkpoint,
+            });
+        }
+    }
+    let mut orphans: Vec<&String> = markers.difference(&markers_wanted).collect();
+    orphans.sort();
+    violations.extend(
+        orphans
+            .into_iter()
+            .map(|m| Violation::Orphan { marker: m.clone() }),
+    );
+    let on_boundary = checkpoint == 0
+        || checkpoint == body.len() as u64
+        || rows.iter().any(|(_, end)| *end == checkpoint);
+    if checkpoint > body.len() as u64 || !on_boundary {
+        violations.push(Violation::CheckpointOff {
+            checkpoint,
+            master_bytes: body.len() as u64,
+        });
+    }
+    Ok(violations)
+}
+
+/// The identity of every record of a whole master (header skipped) and the offset where the
+/// record ends.
+fn row_ends(body: &[u8]) -> Result<Vec<(Identity, u64)>, csv::Error> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(body);
+    let mut rec = csv::ByteRecord::new();
+    let mut out = Vec::new();
+    while r.read_byte_record(&mut rec)? {
+        let (Some(id), Some(red)) = (rec.get(CONTACT_ID_COL), rec.get(REDACTED_COL)) else {
+            continue;
+        };
+        // After a read the reader stands at the start of the next record: this one's end.
+        out.push((
+            Identity {
+                contact_id: String::from_utf8_lossy(id).into_owned(),
+                redacted: red == b"true",
+            },
+            r.position().byte(),
+        ));
+    }
+    Ok(out)
 }

@@ -1,34 +1,12 @@
 //! Appends on the local-directory store: encoding, exactly-once, and the large-master path.
 
+mod common;
+
+use common::{assert_sound, ids, row, KEY};
 use master_csv::encode::{decode_rows, encode_record, header};
 use master_csv::{append_rows, Row, COLUMNS, LARGE_OBJECT_BYTES};
 use store::cas::RetryPolicy;
 use store::{LocalStore, ObjectStore};
-
-const KEY: &str = "calltype/transcripts/date=2026-11-20/transcripts.csv";
-
-fn row(id: &str, transcript: &str) -> Row {
-    Row {
-        contact_id: id.into(),
-        contact_date: "2026-11-20".into(),
-        channel: "VOICE".into(),
-        redacted: true,
-        language: "en-US".into(),
-        version: "1.1.0".into(),
-        duration_ms: Some(1234),
-        turns: 3,
-        sentiment_customer: Some(-1.5),
-        sentiment_agent: None,
-        categories: "billing|escalation".into(),
-        summary: String::new(),
-        transcript: transcript.into(),
-        source_key: format!(
-            "Analysis/Voice/Redacted/2026/11/20/{id}_analysis_redacted_2026-11-20T10:00:00Z.json"
-        ),
-        instance_id: "inst".into(),
-        ingested_at: "2026-11-20T10:05:00Z".into(),
-    }
-}
 
 fn store() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -134,10 +112,9 @@ async fn it_appends_past_the_large_threshold_without_duplicates_even_after_a_los
     assert_eq!((o.appended, o.duplicates), (1, 1));
     let all = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
     assert_eq!(all.len(), 602);
-    let mut ids: Vec<_> = all.iter().map(|r| r.contact_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 602);
+    let mut want = ids(&rows);
+    want.extend(["new-1".to_string(), "new-2".to_string()]);
+    assert_sound(&s, KEY, &want, "after the lost checkpoint").await;
 }
 
 #[tokio::test]
@@ -162,8 +139,8 @@ async fn it_loses_and_duplicates_nothing_under_concurrent_appenders() {
     for t in tasks {
         t.await.unwrap();
     }
-    let rows = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
-    assert_eq!(rows.len(), 50);
+    let want = (0..50).map(|i| format!("c{i}")).collect();
+    assert_sound(&s, KEY, &want, "50 appenders").await;
 }
 
 #[test]
@@ -178,4 +155,69 @@ fn it_keeps_ingest_state_outside_the_prefix_athena_reads() {
         "x/y/state/ingest/date=2026-01-02/"
     );
     assert_eq!(state_prefix("other.csv"), "other.csv.state/");
+}
+
+#[tokio::test]
+async fn check_invariants_names_each_broken_invariant() {
+    use master_csv::append::state_prefix;
+    use master_csv::encode::encode_rows;
+    use master_csv::{check_invariants, Identity, Violation};
+    use store::Condition;
+
+    let (_d, s) = store();
+    let state = state_prefix(KEY);
+    let mut body = header();
+    body.extend_from_slice(&encode_rows(&[row("a", "x"), row("b", "y"), row("a", "z")]));
+    let a_end = (header().len() + encode_rows(&[row("a", "x")]).len()) as u64;
+    s.put(KEY, body.clone(), Condition::None).await.unwrap();
+    let marker = |name: &str| format!("{state}ids/{name}.redacted");
+    s.put(&marker("a"), Vec::new(), Condition::None)
+        .await
+        .unwrap();
+    s.put(&marker("gone"), Vec::new(), Condition::None)
+        .await
+        .unwrap();
+    let checkpoint = format!("{state}checkpoint");
+    let at = |n: u64| format!("length={n}\n").into_bytes();
+    s.put(&checkpoint, at(body.len() as u64), Condition::None)
+        .await
+        .unwrap();
+    let id = |c: &str| Identity {
+        contact_id: c.into(),
+        redacted: true,
+    };
+    let v = check_invariants(&s, KEY).await.unwrap();
+    assert_eq!(
+        v,
+        [
+            Violation::Doubled(id("a")),
+            Violation::Unmarked {
+                identity: id("b"),
+                row_end: a_end + encode_rows(&[row("b", "y")]).len() as u64,
+                checkpoint: body.len() as u64,
+            },
+            Violation::Orphan {
+                marker: marker("gone")
+            },
+        ]
+    );
+
+    // A checkpoint at a row's end is sound; one inside a row is not.
+    s.put(&checkpoint, at(a_end), Condition::None)
+        .await
+        .unwrap();
+    let v = check_invariants(&s, KEY).await.unwrap();
+    assert!(
+        !v.iter()
+            .any(|v| matches!(v, Violation::CheckpointOff { .. })),
+        "{v:?}"
+    );
+    s.put(&checkpoint, at(a_end + 1), Condition::None)
+        .await
+        .unwrap();
+    let v = check_invariants(&s, KEY).await.unwrap();
+    assert!(v.contains(&Violation::CheckpointOff {
+        checkpoint: a_end + 1,
+        master_bytes: body.len() as u64
+    }));
 }

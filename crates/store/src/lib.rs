@@ -4,8 +4,10 @@
 //! The port, [`ObjectStore`], offers what the pipeline needs and no more: get with ETag,
 //! ranged get, head, conditional put (`If-None-Match: *` to create, `If-Match` to replace),
 //! list, delete, and [`ObjectStore::append_large`], which appends bytes to a big object
-//! without downloading it (server-side UploadPartCopy of the existing object as part 1, the
-//! new bytes as part 2, completed with `If-Match`).
+//! without downloading it (server-side UploadPartCopy of the existing object in ranges of at
+//! most 5 GiB, the new bytes as the last part, completed with `If-Match`). Whatever a read
+//! returns (body, ETag, size) comes from one version of the object, so an `If-Match` on that
+//! ETag can only succeed on the bytes the caller saw.
 //!
 //! Errors are typed by what the caller must do: [`StoreError::PreconditionFailed`] means
 //! "someone else wrote first, re-read and retry" (S3 412 and 409), [`StoreError::Transient`]
@@ -13,7 +15,8 @@
 //! CAS loop ([`cas::retry_cas`]) kept losing, everything else is permanent.
 //!
 //! For tests and benchmarks, [`CountingStore`] counts calls and body bytes and [`CrashAfter`]
-//! fails every call from the N-th on.
+//! fails every call from the N-th on (before it reaches the store, or after, with the reply
+//! lost).
 //!
 //! Architecture invariant: this crate knows nothing of Contact Lens, CSV or Lambda. It is the
 //! only crate besides the binaries that depends on `aws-sdk-s3`.
@@ -29,7 +32,7 @@ use std::future::Future;
 pub use counting::{CountingStore, StoreStats};
 pub use fault::CrashAfter;
 pub use local::LocalStore;
-pub use s3::{s3_client, S3Store};
+pub use s3::{s3_client, S3Store, MAX_COPY_PART_BYTES};
 
 /// What a list or head returns about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +103,12 @@ pub trait ObjectStore: Send + Sync {
     /// The whole object, or `None` if it does not exist.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>>> + Send;
 
-    /// Bytes `[start, end)` of the object (`end = None`: to the end). `None` if the object
-    /// does not exist; an empty body if `start` is at or past its end.
+    /// Bytes `[start, end)` of the object (`end = None`: to the end), with the ETag and size
+    /// of the version they were read from, also when the body is empty: callers may append
+    /// with `If-Match` on that ETag knowing they saw every byte up to `end` (or the end).
+    /// `None` if the object does not exist; an empty body if `start` is at or past its end.
+    /// Fails with [`StoreError::PreconditionFailed`] if no such answer could be had from one
+    /// version (the object changed while it was read).
     fn get_range(
         &self,
         key: &str,
@@ -125,9 +132,11 @@ pub trait ObjectStore: Send + Sync {
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Appends `tail` to the object that currently has `etag`, without reading it.
-    /// Fails with [`StoreError::PreconditionFailed`] if the object changed meanwhile.
-    /// On S3 the existing object must be at least 5 MiB (it becomes part 1 of a multipart
-    /// upload); returns the new ETag.
+    /// Fails with [`StoreError::PreconditionFailed`] if the object changed meanwhile (an empty
+    /// `tail` only checks that). On S3 the existing object must be at least 5 MiB: it is
+    /// copied server-side into the first parts of a multipart upload (at most 5 GiB each,
+    /// every one only from version `etag`), `tail` is the last part, and the upload completes
+    /// with `If-Match: etag`. Returns the new ETag.
     fn append_large(
         &self,
         key: &str,

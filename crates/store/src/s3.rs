@@ -8,6 +8,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use futures::future::try_join_all;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::{Condition, Object, ObjectMeta, ObjectStore, Result, StoreError};
@@ -20,12 +21,16 @@ const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
+/// The largest source range one UploadPartCopy may copy (S3's limit, 5 GiB).
+pub const MAX_COPY_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
 /// An [`ObjectStore`] over one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
     bucket: String,
     page_size: Option<i32>,
+    copy_part_limit: u64,
 }
 
 impl S3Store {
@@ -35,7 +40,20 @@ impl S3Store {
             client,
             bucket: bucket.into(),
             page_size: None,
+            copy_part_limit: MAX_COPY_PART_BYTES,
         }
+    }
+
+    /// Copies at most `bytes` of the existing object per UploadPartCopy in
+    /// [`ObjectStore::append_large`] (default and S3's maximum: [`MAX_COPY_PART_BYTES`]). The
+    /// object is split into equal ranges, so each is at least half the limit; tests lower it.
+    ///
+    /// # Panics
+    /// If `bytes` is 0.
+    pub fn with_copy_part_limit(mut self, bytes: u64) -> Self {
+        assert!(bytes > 0, "a copy part holds at least one byte");
+        self.copy_part_limit = bytes;
+        self
     }
 
     /// Asks ListObjectsV2 for at most `keys` keys per page (S3's default and maximum is 1000).
@@ -70,59 +88,95 @@ impl S3Store {
         }
     }
 
-    /// The multipart steps of [`ObjectStore::append_large`], without the cleanup.
+    /// The multipart steps of [`ObjectStore::append_large`], without the cleanup: the
+    /// `size` bytes of version `etag` copied server-side in ranges, then `tail` as the last
+    /// part, completed only if the object is still that version.
     async fn append_parts(
         &self,
         key: &str,
         upload_id: &str,
         etag: &str,
+        size: u64,
         tail: Vec<u8>,
     ) -> Result<String> {
         let copy_source = format!("{}/{}", self.bucket, utf8_percent_encode(key, COPY_SOURCE));
-        let copied = self
-            .client
-            .upload_part_copy()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(1)
-            .copy_source(copy_source)
-            .copy_source_if_match(etag)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(key, e))?;
-        let part1 = required_etag(key, copied.copy_part_result().and_then(|r| r.e_tag()))?;
+        let copies = copy_ranges(size, self.copy_part_limit)
+            .into_iter()
+            .zip(1..)
+            .map(|((first, last), part)| {
+                let request = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(part)
+                    .copy_source(&copy_source)
+                    .copy_source_range(format!("bytes={first}-{last}"))
+                    // Every range from the version the caller read, or a 412.
+                    .copy_source_if_match(etag);
+                async move {
+                    let copied = request.send().await.map_err(|e| map_sdk_error(key, e))?;
+                    let part_etag =
+                        required_etag(key, copied.copy_part_result().and_then(|r| r.e_tag()))?;
+                    Ok::<_, StoreError>(completed(part, part_etag))
+                }
+            });
+        let mut parts = try_join_all(copies).await?;
 
+        let tail_part = parts.len() as i32 + 1;
         let uploaded = self
             .client
             .upload_part()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .part_number(2)
+            .part_number(tail_part)
             .body(ByteStream::from(tail))
             .send()
             .await
             .map_err(|e| map_sdk_error(key, e))?;
-        let part2 = required_etag(key, uploaded.e_tag())?;
+        parts.push(completed(tail_part, required_etag(key, uploaded.e_tag())?));
 
-        let parts = CompletedMultipartUpload::builder()
-            .parts(CompletedPart::builder().part_number(1).e_tag(part1).build())
-            .parts(CompletedPart::builder().part_number(2).e_tag(part2).build())
-            .build();
         let done = self
             .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .multipart_upload(parts)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .if_match(etag)
             .send()
             .await
             .map_err(|e| map_sdk_error(key, e))?;
         required_etag(key, done.e_tag())
     }
+}
+
+fn completed(part: i32, etag: String) -> CompletedPart {
+    CompletedPart::builder()
+        .part_number(part)
+        .e_tag(etag)
+        .build()
+}
+
+/// Splits `size` bytes into the fewest ranges of at most `limit` bytes, as equal as can be
+/// (so that every range but a last one is also at least half the limit, well above S3's
+/// 5 MiB minimum part). Inclusive `(first, last)` byte positions, in order.
+fn copy_ranges(size: u64, limit: u64) -> Vec<(u64, u64)> {
+    let n = size.div_ceil(limit);
+    let mut ranges = Vec::with_capacity(n as usize);
+    let mut first = 0;
+    for i in 0..n {
+        let len = size / n + u64::from(i < size % n);
+        ranges.push((first, first + len - 1));
+        first += len;
+    }
+    ranges
 }
 
 /// Builds an S3 client from the aws-config defaults (environment, profile, IMDS, ...).
@@ -231,9 +285,11 @@ fn required_etag(key: &str, etag: Option<&str>) -> Result<String> {
         .ok_or_else(|| StoreError::Permanent(format!("{key}: response without an ETag")))
 }
 
-/// The total size from a `Content-Range: bytes a-b/total` header.
-fn total_from_content_range(range: Option<&str>) -> Option<u64> {
-    range?.rsplit_once('/')?.1.trim().parse().ok()
+/// The first byte and the total size from a `Content-Range: bytes a-b/total` header.
+fn parse_content_range(range: &str) -> Option<(u64, u64)> {
+    let (span, total) = range.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, _last) = span.split_once('-')?;
+    Some((first.parse().ok()?, total.parse().ok()?))
 }
 
 async fn collect(key: &str, body: ByteStream) -> Result<Vec<u8>> {
@@ -267,16 +323,21 @@ impl ObjectStore for S3Store {
 
     async fn get_range(&self, key: &str, start: u64, end: Option<u64>) -> Result<Option<Object>> {
         if matches!(end, Some(e) if e <= start) {
-            // An empty range cannot be expressed as an HTTP Range.
+            // An empty range cannot be expressed as an HTTP Range. Its (empty) bytes are
+            // those of every version, so the HEAD's ETag and size still describe their version.
             return Ok(self.head_meta(key).await?.map(|m| Object {
                 body: Vec::new(),
                 etag: m.etag,
                 size: m.size,
             }));
         }
+        // One byte before `start` is asked for too, so that a range starting at the end of the
+        // object (an append's tail, normally empty) still gets a 206 carrying the ETag and size
+        // of the version read. A 416 is then left only for `start` past the end.
+        let from = start.saturating_sub(1);
         let range = match end {
-            Some(e) => format!("bytes={start}-{}", e - 1),
-            None => format!("bytes={start}-"),
+            Some(e) => format!("bytes={from}-{}", e - 1),
+            None => format!("bytes={from}-"),
         };
         let out = self
             .client
@@ -289,23 +350,42 @@ impl ObjectStore for S3Store {
         let out = match out {
             Ok(o) => o,
             Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 416 => {
-                // InvalidRange: `start` is at or past the end of the object.
-                return Ok(self.head_meta(key).await?.map(|m| Object {
-                    body: Vec::new(),
-                    etag: m.etag,
-                    size: m.size,
-                }));
+                // InvalidRange: the object read ended before `start`. A HEAD describes an
+                // empty body only if its version ends there too; otherwise it is a later
+                // version that the caller has not read.
+                return match self.head_meta(key).await? {
+                    None => Ok(None),
+                    Some(m) if m.size <= start => Ok(Some(Object {
+                        body: Vec::new(),
+                        etag: m.etag,
+                        size: m.size,
+                    })),
+                    Some(_) => Err(StoreError::PreconditionFailed { key: key.into() }),
+                };
             }
             Err(e) => return none_if_not_found(map_sdk_error(key, e)),
         };
         let etag = required_etag(key, out.e_tag())?;
-        let total = total_from_content_range(out.content_range());
+        let content_range = out.content_range().map(str::to_string);
         let body = collect(key, out.body).await?;
-        Ok(Some(Object {
+        let (first, size) = match content_range {
             // Without Content-Range the server sent the whole object.
-            size: total.unwrap_or(body.len() as u64),
+            None => (0, body.len() as u64),
+            Some(r) => parse_content_range(&r)
+                .filter(|(first, _)| *first <= start)
+                .ok_or_else(|| {
+                    StoreError::Permanent(format!("{key}: unexpected Content-Range {r:?}"))
+                })?,
+        };
+        let skip = usize::try_from(start - first).unwrap_or(usize::MAX);
+        let len = end.map_or(usize::MAX, |e| {
+            usize::try_from(e - start).unwrap_or(usize::MAX)
+        });
+        let body = body.get(skip..).unwrap_or_default();
+        Ok(Some(Object {
+            body: body[..len.min(body.len())].to_vec(),
             etag,
-            body,
+            size,
         }))
     }
 
@@ -375,13 +455,18 @@ impl ObjectStore for S3Store {
     }
 
     async fn append_large(&self, key: &str, etag: &str, tail: Vec<u8>) -> Result<String> {
+        // The copy is split by the size of the version the caller read. A HEAD gives ETag and
+        // size in one response, so the size is that version's if the ETag is; every range is
+        // then copied only from that version (`x-amz-copy-source-if-match`).
+        let size = match self.head_meta(key).await? {
+            None => return Err(StoreError::NotFound { key: key.into() }),
+            Some(m) if m.etag != etag => {
+                return Err(StoreError::PreconditionFailed { key: key.into() })
+            }
+            Some(m) => m.size,
+        };
         if tail.is_empty() {
-            // Nothing to append; still answer whether the object is the one the caller saw.
-            return match self.head_meta(key).await? {
-                None => Err(StoreError::NotFound { key: key.into() }),
-                Some(m) if m.etag == etag => Ok(m.etag),
-                Some(_) => Err(StoreError::PreconditionFailed { key: key.into() }),
-            };
+            return Ok(etag.to_string());
         }
         let created = self
             .client
@@ -396,7 +481,7 @@ impl ObjectStore for S3Store {
             .ok_or_else(|| StoreError::Permanent(format!("{key}: multipart upload without an id")))?
             .to_string();
         let tail_len = tail.len();
-        let result = self.append_parts(key, &upload_id, etag, tail).await;
+        let result = self.append_parts(key, &upload_id, etag, size, tail).await;
         match &result {
             Ok(_) => tracing::debug!(key, bytes = tail_len, "appended with multipart copy"),
             Err(err) => {
@@ -487,11 +572,42 @@ mod tests {
     }
 
     #[test]
-    fn content_range_gives_the_total_size() {
-        assert_eq!(total_from_content_range(Some("bytes 0-9/100")), Some(100));
-        assert_eq!(total_from_content_range(Some("bytes 0-9/*")), None);
-        assert_eq!(total_from_content_range(None), None);
+    fn content_range_gives_the_first_byte_and_the_total_size() {
+        assert_eq!(parse_content_range("bytes 3-9/100"), Some((3, 100)));
+        assert_eq!(parse_content_range("bytes 0-9/*"), None);
+        assert_eq!(parse_content_range("items 0-9/10"), None);
     }
+
+    #[test]
+    fn copy_ranges_cover_the_object_in_equal_parts_under_the_limit() {
+        assert_eq!(copy_ranges(10, 10), [(0, 9)]);
+        assert_eq!(copy_ranges(10, 100), [(0, 9)]);
+        assert_eq!(copy_ranges(11, 10), [(0, 5), (6, 10)]);
+        assert_eq!(copy_ranges(30, 10), [(0, 9), (10, 19), (20, 29)]);
+        assert!(copy_ranges(0, 10).is_empty());
+        for (size, limit) in [
+            (12 * GIB + 7, 5 * GIB),
+            (5 * GIB + 1, 5 * GIB),
+            (1_000_003, 999),
+        ] {
+            let ranges = copy_ranges(size, limit);
+            assert_eq!(ranges.len() as u64, size.div_ceil(limit));
+            assert_eq!(ranges[0].0, 0);
+            assert_eq!(ranges.last().unwrap().1, size - 1);
+            for w in ranges.windows(2) {
+                assert_eq!(w[1].0, w[0].1 + 1, "contiguous");
+            }
+            for (first, last) in ranges {
+                let len = last - first + 1;
+                assert!(
+                    len <= limit && len >= limit / 2,
+                    "{len} of {size} at limit {limit}"
+                );
+            }
+        }
+    }
+
+    const GIB: u64 = 1024 * 1024 * 1024;
 
     #[test]
     fn copy_source_keeps_slashes_and_escapes_the_rest() {
