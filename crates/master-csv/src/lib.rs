@@ -3,7 +3,8 @@
 //!
 //! * [`Row`] and [`COLUMNS`]: the documented, stable columns (new ones only at the end).
 //! * [`encode`]: Athena-safe CSV (one header per object, RFC 4180, UTF-8, no CR/LF in fields).
-//! * [`append_rows`]: exactly-once compare-and-swap appends through the store port; see
+//! * [`append_rows`]: exactly-once compare-and-swap appends through the store port, one row
+//!   per contact (the first analysis wins; later ones come back as [`Skipped`]); see
 //!   [`append`] for the mechanism and why it survives crashes and redelivery.
 //! * [`Layout`]: where masters, quarantine notes and state live under the output prefix.
 //!
@@ -14,6 +15,6 @@ pub mod encode;
 mod layout;
 mod row;
 
-pub use append::{append_rows, AppendError, AppendOutcome, LARGE_OBJECT_BYTES};
+pub use append::{append_rows, AppendError, AppendOutcome, Skipped, LARGE_OBJECT_BYTES};
 pub use layout::Layout;
 pub use row::{Identity, Row, RowError, CATEGORY_SEPARATOR, COLUMNS};
