@@ -139,7 +139,18 @@ pub async fn append_rows<S: ObjectStore>(
     })
     .await;
     let mut outcome = result??;
-    outcome.skipped.extend(in_batch);
+    // A repeat's contact row is the batch's first occurrence, unless that was skipped too.
+    let kept_instead: HashMap<String, Option<String>> = outcome
+        .skipped
+        .iter()
+        .map(|s| (s.source_key.clone(), s.kept.clone()))
+        .collect();
+    for mut s in in_batch {
+        if let Some(kept) = s.kept.as_ref().and_then(|k| kept_instead.get(k)) {
+            s.kept = kept.clone();
+        }
+        outcome.skipped.push(s);
+    }
     outcome.superseded = outcome.skipped.iter().filter(|s| s.is_superseded()).count();
     outcome.duplicates = outcome.skipped.len() - outcome.superseded;
     outcome.attempts = attempts;
@@ -213,10 +224,8 @@ async fn attempt<S: ObjectStore>(
                     contact_id: row.contact_id.clone(),
                     redacted,
                 };
-                let (raw, red) = futures::try_join!(
-                    store.get(&marker_key(state, &id(false))),
-                    store.get(&marker_key(state, &id(true)))
-                )?;
+                let (raw, red) = (marker_key(state, &id(false)), marker_key(state, &id(true)));
+                let (raw, red) = futures::try_join!(store.get(&raw), store.get(&red))?;
                 // A marker's body names the file of the contact's row (empty in old markers).
                 let kept = raw.or(red).map(|m| {
                     Some(String::from_utf8_lossy(&m.body).into_owned()).filter(|k| !k.is_empty())
