@@ -76,9 +76,9 @@ async fn it_labels_a_contact_once_whatever_analyses_and_copies_arrive() {
     s.put(&b_raw, raw.clone(), Condition::None).await.unwrap();
 
     let mut settings = ingest::Settings::default();
-    let (_, r) = ingest_batch(&s, &settings, &policy, &[a1.clone()], now).await;
+    let (_, r) = ingest_batch(&s, &settings, &policy, std::slice::from_ref(&a1), now).await;
     assert_eq!(r.appended, 1);
-    let (fates, r) = ingest_batch(&s, &settings, &policy, &[a2.clone()], now).await;
+    let (fates, r) = ingest_batch(&s, &settings, &policy, std::slice::from_ref(&a2), now).await;
     assert_eq!((r.appended, r.superseded, r.duplicates), (0, 1, 0));
     assert_eq!(fates, [Fate::Superseded]);
     let (fates, r) = ingest_batch(&s, &settings, &policy, &[a3.clone(), a1.clone()], now).await;
@@ -86,10 +86,10 @@ async fn it_labels_a_contact_once_whatever_analyses_and_copies_arrive() {
     assert_eq!(fates, [Fate::Superseded, Fate::Ingested]);
 
     settings.copy = Copy::Raw;
-    let (_, r) = ingest_batch(&s, &settings, &policy, &[b_raw.clone()], now).await;
+    let (_, r) = ingest_batch(&s, &settings, &policy, std::slice::from_ref(&b_raw), now).await;
     assert_eq!(r.appended, 1);
     settings.copy = Copy::Redacted;
-    let (fates, r) = ingest_batch(&s, &settings, &policy, &[b_red.clone()], now).await;
+    let (fates, r) = ingest_batch(&s, &settings, &policy, std::slice::from_ref(&b_red), now).await;
     assert_eq!((r.appended, r.superseded), (0, 1), "{r:?}");
     assert_eq!(fates, [Fate::Superseded]);
 
