@@ -18,6 +18,9 @@ use crate::config::{Copy, Settings};
 pub enum Fate {
     /// Its row was appended, or was already present (a redelivery).
     Ingested,
+    /// Another analysis of the same contact is the contact's row already (an earlier file, or
+    /// the other copy): logged and counted, not appended, so the contact is counted once.
+    Superseded,
     /// Not a Contact Lens analysis key, one of our own outputs, or the other copy.
     Ignored,
     /// The object no longer exists.
@@ -32,7 +35,10 @@ pub enum Fate {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     pub appended: usize,
+    /// Files already ingested (redelivered events, a rerun).
     pub duplicates: usize,
+    /// Files not appended because another analysis of their contact was ingested first.
+    pub superseded: usize,
     pub ignored: usize,
     pub gone: usize,
     pub quarantined: usize,
@@ -45,6 +51,7 @@ impl BatchReport {
     pub fn add(&mut self, other: &BatchReport) {
         self.appended += other.appended;
         self.duplicates += other.duplicates;
+        self.superseded += other.superseded;
         self.ignored += other.ignored;
         self.gone += other.gone;
         self.quarantined += other.quarantined;
@@ -65,11 +72,13 @@ pub async fn ingest_batch<S: ObjectStore>(
     let mut fates = vec![Fate::Ignored; keys.len()];
     let mut report = BatchReport::default();
 
-    let reads = stream::iter(keys.iter().enumerate())
+    let mut reads = stream::iter(keys.iter().enumerate())
         .map(|(i, key)| async move { (i, read_one(store, settings, key, now).await) })
         .buffer_unordered(settings.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
+    // Input order, so that of two analyses of one contact in a batch the first one wins.
+    reads.sort_unstable_by_key(|(i, _)| *i);
 
     // partition master key → (input indices, rows)
     let mut partitions: BTreeMap<String, (Vec<usize>, Vec<Row>)> = BTreeMap::new();
@@ -93,14 +102,29 @@ pub async fn ingest_batch<S: ObjectStore>(
                     master = %master,
                     appended = o.appended,
                     duplicates = o.duplicates,
+                    superseded = o.superseded,
                     attempts = o.attempts,
                     master_bytes = o.master_bytes,
                     "appended to master"
                 );
                 report.appended += o.appended;
                 report.duplicates += o.duplicates;
-                for i in indices {
+                report.superseded += o.superseded;
+                for &i in &indices {
                     fates[i] = Fate::Ingested;
+                }
+                for s in o.skipped.iter().filter(|s| s.is_superseded()) {
+                    info!(
+                        master = %master,
+                        key = %s.source_key,
+                        kept = s.kept.as_deref().unwrap_or_default(),
+                        "superseded: the contact already has a row from another analysis"
+                    );
+                    for &i in &indices {
+                        if keys[i] == s.source_key {
+                            fates[i] = Fate::Superseded;
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -117,7 +141,7 @@ pub async fn ingest_batch<S: ObjectStore>(
             Fate::Gone => report.gone += 1,
             Fate::Quarantined => report.quarantined += 1,
             Fate::Failed => report.failed += 1,
-            Fate::Ingested => {}
+            Fate::Ingested | Fate::Superseded => {}
         }
     }
     (fates, report)

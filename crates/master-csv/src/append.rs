@@ -19,6 +19,15 @@
 //!   batch plus the unmarked tail: O(batch), not O(file). The first large append of a partition
 //!   reads the master once and writes a marker per existing row.
 //!
+//! # One row per contact
+//! A master holds at most one row per contact, whatever the copy (raw or redacted) and however
+//! many analyses Contact Lens writes for it: the first analysis to be appended is the contact's
+//! row, and the master is never rewritten. A later analysis of the same contact (a later
+//! timestamp, or the other copy after `CALLTYPE_COPY` changed) is not appended; it comes back
+//! in [`AppendOutcome::skipped`] with the file that was kept, so the caller can log and count
+//! it. Within a batch the first occurrence wins. Contact Lens files every analysis of a contact
+//! under the same date folder (the agent-connect date), so they all meet in one master.
+//!
 //! Crash safety follows: a crash before the master's CAS changes nothing; a crash after it
 //! leaves rows that are past the checkpoint, so every later append reads them and finds their
 //! contacts present (and writes their markers); markers exist only for rows already in the
@@ -31,13 +40,13 @@
 //! checkpoint marked, every marker naming a row) on a quiet master; the tests run it after
 //! every concurrent and crashed scenario.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::future::try_join_all;
 use store::cas::{retry_cas, RetryPolicy};
 use store::{Condition, ObjectStore, StoreError};
 
-use crate::encode::{encode_rows, header, identities};
+use crate::encode::{encode_rows, header, present_contacts, Present};
 use crate::row::{Identity, Row, CONTACT_ID_COL, REDACTED_COL};
 
 /// Marker requests in flight at once.
@@ -51,12 +60,34 @@ pub const LARGE_OBJECT_BYTES: u64 = 5 * 1024 * 1024;
 pub struct AppendOutcome {
     /// Rows written by this append.
     pub appended: usize,
-    /// Rows of the batch already in the master (or repeated within the batch).
+    /// Rows of the batch whose file is already the contact's row (a redelivery), or whose
+    /// contact is marked present by an older marker that does not name its file.
     pub duplicates: usize,
+    /// Rows of the batch from another analysis of a contact the master already holds.
+    pub superseded: usize,
+    /// Every row of the batch not appended, with what was kept instead.
+    pub skipped: Vec<Skipped>,
     /// CAS attempts made (1 when nobody raced us).
     pub attempts: u32,
     /// Size of the master after the append.
     pub master_bytes: u64,
+}
+
+/// A row of the batch that was not appended because its contact already has a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The analysis file of the row not appended.
+    pub source_key: String,
+    /// The analysis file of the contact's row in the master; `None` when only a marker
+    /// written before markers named their file says the contact is present.
+    pub kept: Option<String>,
+}
+
+impl Skipped {
+    /// True when another analysis than this one is the contact's row.
+    pub fn is_superseded(&self) -> bool {
+        self.kept.as_ref().is_some_and(|k| *k != self.source_key)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,10 +113,22 @@ pub async fn append_rows<S: ObjectStore>(
     rows: &[Row],
     policy: &RetryPolicy,
 ) -> Result<AppendOutcome, AppendError> {
-    // Repeats inside the batch are dropped first, keeping the first occurrence.
-    let mut seen = HashSet::new();
-    let batch: Vec<&Row> = rows.iter().filter(|r| seen.insert(r.identity())).collect();
-    let in_batch_dups = rows.len() - batch.len();
+    // Repeats of a contact inside the batch are dropped first, keeping the first occurrence.
+    let mut first: HashMap<&str, &str> = HashMap::new();
+    let mut in_batch = Vec::new();
+    let mut batch: Vec<&Row> = Vec::with_capacity(rows.len());
+    for r in rows {
+        match first.get(r.contact_id.as_str()) {
+            Some(kept) => in_batch.push(Skipped {
+                source_key: r.source_key.clone(),
+                kept: Some(kept.to_string()),
+            }),
+            None => {
+                first.insert(&r.contact_id, &r.source_key);
+                batch.push(r);
+            }
+        }
+    }
 
     let mut attempts = 0u32;
     let result = retry_cas(policy, key, || {
@@ -101,7 +144,20 @@ pub async fn append_rows<S: ObjectStore>(
     })
     .await;
     let mut outcome = result??;
-    outcome.duplicates += in_batch_dups;
+    // A repeat's contact row is the batch's first occurrence, unless that was skipped too.
+    let kept_instead: HashMap<String, Option<String>> = outcome
+        .skipped
+        .iter()
+        .map(|s| (s.source_key.clone(), s.kept.clone()))
+        .collect();
+    for mut s in in_batch {
+        if let Some(kept) = s.kept.as_ref().and_then(|k| kept_instead.get(k)) {
+            s.kept = kept.clone();
+        }
+        outcome.skipped.push(s);
+    }
+    outcome.superseded = outcome.skipped.iter().filter(|s| s.is_superseded()).count();
+    outcome.duplicates = outcome.skipped.len() - outcome.superseded;
     outcome.attempts = attempts;
     Ok(outcome)
 }
@@ -122,17 +178,21 @@ async fn attempt<S: ObjectStore>(
         body.extend_from_slice(&encode_rows(&new));
         let size = body.len() as u64;
         store.put(key, body, Condition::IfNoneMatch).await?;
-        return Ok(outcome(new.len(), batch.len(), size));
+        return Ok(outcome(new.len(), Vec::new(), size));
     };
 
     if meta.size < LARGE_OBJECT_BYTES {
         let Some(obj) = store.get(key).await? else {
             return Err(StoreError::PreconditionFailed { key: key.into() }.into());
         };
-        let present = identities(&obj.body, true).map_err(corrupt)?;
-        let new: Vec<Row> = fresh(batch, &present);
+        let present = present_contacts(&obj.body, true).map_err(corrupt)?;
+        let (new, skipped) = split(batch, |r| {
+            present
+                .get(&r.contact_id)
+                .map(|p| Some(p.source_key.clone()))
+        });
         if new.is_empty() {
-            return Ok(outcome(0, batch.len(), obj.size));
+            return Ok(outcome(0, skipped, obj.size));
         }
         let mut body = obj.body;
         if !body.is_empty() && !body.ends_with(b"\n") {
@@ -141,7 +201,7 @@ async fn attempt<S: ObjectStore>(
         body.extend_from_slice(&encode_rows(&new));
         let size = body.len() as u64;
         store.put(key, body, Condition::IfMatch(obj.etag)).await?;
-        return Ok(outcome(new.len(), batch.len(), size));
+        return Ok(outcome(new.len(), skipped, size));
     }
 
     // Large master: the checkpoint, the unmarked tail and the batch's markers; never the whole.
@@ -152,27 +212,48 @@ async fn attempt<S: ObjectStore>(
         .await?
         .ok_or_else(|| StoreError::PreconditionFailed { key: key.into() })?;
     // With no checkpoint the "tail" is the whole object, header included (once per partition).
-    let in_tail = identities(&tail.body, covered == 0).map_err(corrupt)?;
+    let in_tail = present_contacts(&tail.body, covered == 0).map_err(corrupt)?;
     let candidates: Vec<&Row> = batch
         .iter()
         .copied()
-        .filter(|r| !in_tail.contains(&r.identity()))
+        .filter(|r| !in_tail.contains_key(&r.contact_id))
         .collect();
-    let mut marked = Vec::with_capacity(candidates.len());
-    for chunk in candidates.chunks(MARKER_CONCURRENCY) {
-        let mut heads = Vec::with_capacity(chunk.len());
+    // A contact is marked under the copy of its row: look for either copy's marker.
+    let mut marked: HashMap<&str, Option<String>> = HashMap::new();
+    for chunk in candidates.chunks(MARKER_CONCURRENCY / 2) {
+        let mut gets = Vec::with_capacity(chunk.len());
         for row in chunk {
-            let marker = marker_key(&state, &row.identity());
-            heads.push(async move { store.head(&marker).await });
+            let state = &state;
+            gets.push(async move {
+                let id = |redacted| Identity {
+                    contact_id: row.contact_id.clone(),
+                    redacted,
+                };
+                let (raw, red) = (marker_key(state, &id(false)), marker_key(state, &id(true)));
+                let (raw, red) = futures::try_join!(store.get(&raw), store.get(&red))?;
+                // A marker's body names the file of the contact's row (empty in old markers).
+                let kept = raw.or(red).map(|m| {
+                    Some(String::from_utf8_lossy(&m.body).into_owned()).filter(|k| !k.is_empty())
+                });
+                Ok::<_, StoreError>((row.contact_id.as_str(), kept))
+            });
         }
-        marked.extend(try_join_all(heads).await?);
+        marked.extend(
+            try_join_all(gets)
+                .await?
+                .into_iter()
+                .filter_map(|(id, k)| Some((id, k?))),
+        );
     }
-    let new: Vec<Row> = candidates
-        .iter()
-        .zip(marked)
-        .filter(|(_, m)| m.is_none())
-        .map(|(r, _)| (*r).clone())
-        .collect();
+    let (new, mut skipped) = split(&candidates, |r| marked.get(r.contact_id.as_str()).cloned());
+    skipped.extend(
+        split(batch, |r| {
+            in_tail
+                .get(&r.contact_id)
+                .map(|p| Some(p.source_key.clone()))
+        })
+        .1,
+    );
     let mut size = tail.size;
     if !new.is_empty() {
         let mut bytes = Vec::new();
@@ -184,26 +265,44 @@ async fn attempt<S: ObjectStore>(
         store.append_large(key, &tail.etag, bytes).await?;
     }
     if size > covered {
-        let ids = in_tail.iter().cloned().chain(new.iter().map(Row::identity));
+        let ids = in_tail.into_iter().chain(new.iter().map(|r| {
+            let p = Present {
+                source_key: r.source_key.clone(),
+                redacted: r.redacted,
+            };
+            (r.contact_id.clone(), p)
+        }));
         mark(store, key, &state, ids, size, checkpoint_etag).await;
     }
-    Ok(outcome(new.len(), batch.len(), size))
+    Ok(outcome(new.len(), skipped, size))
 }
 
-fn fresh(batch: &[&Row], present: &HashSet<Identity>) -> Vec<Row> {
-    batch
-        .iter()
-        .filter(|r| !present.contains(&r.identity()))
-        .map(|r| (*r).clone())
-        .collect()
+/// Splits `batch` into the rows to append and those skipped; `kept` answers, for a row whose
+/// contact is present, the file of its row (`Some(None)` when that is unknown).
+fn split(
+    batch: &[&Row],
+    kept: impl Fn(&Row) -> Option<Option<String>>,
+) -> (Vec<Row>, Vec<Skipped>) {
+    let mut new = Vec::new();
+    let mut skipped = Vec::new();
+    for r in batch {
+        match kept(r) {
+            None => new.push((*r).clone()),
+            Some(kept) => skipped.push(Skipped {
+                source_key: r.source_key.clone(),
+                kept,
+            }),
+        }
+    }
+    (new, skipped)
 }
 
-fn outcome(appended: usize, batch: usize, master_bytes: u64) -> AppendOutcome {
+fn outcome(appended: usize, skipped: Vec<Skipped>, master_bytes: u64) -> AppendOutcome {
     AppendOutcome {
         appended,
-        duplicates: batch - appended,
-        attempts: 0,
+        skipped,
         master_bytes,
+        ..AppendOutcome::default()
     }
 }
 
@@ -225,7 +324,8 @@ fn checkpoint_key(state: &str) -> String {
     format!("{state}checkpoint")
 }
 
-/// One object per contact and copy; the name escapes anything but `[A-Za-z0-9._-]`.
+/// One object per contact, named after the copy of its row; the name escapes anything but
+/// `[A-Za-z0-9._-]`. Its body is the row's source key (empty in markers written before).
 fn marker_key(state: &str, id: &Identity) -> String {
     let mut name = String::with_capacity(id.contact_id.len() + 16);
     for b in id.contact_id.bytes() {
@@ -267,16 +367,21 @@ async fn mark<S: ObjectStore>(
     store: &S,
     master: &str,
     state: &str,
-    ids: impl Iterator<Item = Identity>,
+    ids: impl Iterator<Item = (String, Present)>,
     covered: u64,
     checkpoint_etag: Option<String>,
 ) {
-    let ids: Vec<Identity> = ids.collect();
+    let ids: Vec<(String, Present)> = ids.collect();
     for chunk in ids.chunks(MARKER_CONCURRENCY) {
         let mut puts = Vec::with_capacity(chunk.len());
-        for id in chunk {
-            let marker = marker_key(state, id);
-            puts.push(async move { store.put(&marker, Vec::new(), Condition::None).await });
+        for (contact_id, p) in chunk {
+            let id = Identity {
+                contact_id: contact_id.clone(),
+                redacted: p.redacted,
+            };
+            let marker = marker_key(state, &id);
+            let body = p.source_key.clone().into_bytes();
+            puts.push(async move { store.put(&marker, body, Condition::None).await });
         }
         if let Err(e) = try_join_all(puts).await {
             tracing::info!(master, error = %e, "markers not all written; the next append reconciles them");
@@ -293,7 +398,7 @@ async fn mark<S: ObjectStore>(
 /// A broken invariant of a master and its ingest state, as [`check_invariants`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
-    /// The contact (and copy) is in the master more than once.
+    /// The contact is in the master more than once (one row per contact, whatever the copy).
     Doubled(Identity),
     /// A row that ends at or before the checkpoint has no marker.
     Unmarked {
@@ -329,7 +434,7 @@ pub async fn check_invariants<S: ObjectStore>(
     let mut seen = HashSet::new();
     let mut markers_wanted = HashSet::new();
     for (identity, _) in &rows {
-        if !seen.insert(identity.clone()) {
+        if !seen.insert(identity.contact_id.clone()) {
             violations.push(Violation::Doubled(identity.clone()));
         }
         markers_wanted.insert(marker_key(&state, identity));

@@ -1,9 +1,9 @@
 //! Athena-safe CSV: one header per object, RFC 4180 quoting, UTF-8, and no CR or LF inside
 //! a field (OpenCSVSerde splits records on them whatever the quoting).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use crate::row::{Identity, Row, COLUMNS, CONTACT_ID_COL, REDACTED_COL};
+use crate::row::{Row, COLUMNS, CONTACT_ID_COL, REDACTED_COL, SOURCE_KEY_COL};
 
 /// The header line, with its line feed.
 pub fn header() -> Vec<u8> {
@@ -91,23 +91,38 @@ fn write_record<'a, W: std::io::Write>(
         .expect("writing to a Vec cannot fail");
 }
 
-/// Reads the identities of the records in `bytes`: a whole master object (with its header)
-/// when `has_header`, or a tail of one that starts at a record boundary.
-pub fn identities(bytes: &[u8], has_header: bool) -> Result<HashSet<Identity>, csv::Error> {
+/// What a master already holds for one contact: the row its first analysis became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Present {
+    /// The analysis file the row was read from (`source_key`).
+    pub source_key: String,
+    /// Which copy that file was.
+    pub redacted: bool,
+}
+
+/// Reads the contacts of the records in `bytes`: a whole master object (with its header)
+/// when `has_header`, or a tail of one that starts at a record boundary. A contact with more
+/// than one row (masters written before one row per contact) keeps its first.
+pub fn present_contacts(
+    bytes: &[u8],
+    has_header: bool,
+) -> Result<HashMap<String, Present>, csv::Error> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(has_header)
         .flexible(true)
         .from_reader(bytes);
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     let mut rec = csv::ByteRecord::new();
     while r.read_byte_record(&mut rec)? {
         let (Some(id), Some(red)) = (rec.get(CONTACT_ID_COL), rec.get(REDACTED_COL)) else {
             continue;
         };
-        out.insert(Identity {
-            contact_id: String::from_utf8_lossy(id).into_owned(),
-            redacted: red == b"true",
-        });
+        let source_key = rec.get(SOURCE_KEY_COL).unwrap_or_default();
+        out.entry(String::from_utf8_lossy(id).into_owned())
+            .or_insert_with(|| Present {
+                source_key: String::from_utf8_lossy(source_key).into_owned(),
+                redacted: red == b"true",
+            });
     }
     Ok(out)
 }

@@ -3,7 +3,8 @@
 //!
 //! * [`Row`] and [`COLUMNS`]: the documented, stable columns (new ones only at the end).
 //! * [`encode`]: Athena-safe CSV (one header per object, RFC 4180, UTF-8, no CR/LF in fields).
-//! * [`append_rows`]: exactly-once compare-and-swap appends through the store port; see
+//! * [`append_rows`]: exactly-once compare-and-swap appends through the store port, one row
+//!   per contact (the first analysis wins; later ones come back as [`Skipped`]); see
 //!   [`append`] for the mechanism and why it survives crashes and redelivery, and
 //!   [`check_invariants`] for the invariants it keeps.
 //! * [`Layout`]: where masters, quarantine notes and state live under the output prefix.
@@ -16,7 +17,8 @@ mod layout;
 mod row;
 
 pub use append::{
-    append_rows, check_invariants, AppendError, AppendOutcome, Violation, LARGE_OBJECT_BYTES,
+    append_rows, check_invariants, AppendError, AppendOutcome, Skipped, Violation,
+    LARGE_OBJECT_BYTES,
 };
 pub use layout::Layout;
 pub use row::{Identity, Row, RowError, CATEGORY_SEPARATOR, COLUMNS};

@@ -28,6 +28,8 @@ pub const COLUMNS: &[&str] = &[
 pub const CONTACT_ID_COL: usize = 0;
 /// Index of `redacted` in [`COLUMNS`].
 pub const REDACTED_COL: usize = 3;
+/// Index of `source_key` in [`COLUMNS`].
+pub const SOURCE_KEY_COL: usize = 13;
 
 /// Separator of the Contact Lens categories inside the `categories` column.
 pub const CATEGORY_SEPARATOR: &str = "|";

@@ -67,23 +67,100 @@ async fn it_creates_the_master_with_one_header_and_appends_each_contact_once() {
     assert_eq!(rows[0].sentiment_agent, None);
 }
 
-#[tokio::test]
-async fn it_keeps_raw_and_redacted_copies_of_one_contact_apart() {
-    let (_d, s) = store();
-    let mut raw = row("c1", "raw text");
-    raw.redacted = false;
+/// Another analysis of `r`'s contact: `redacted` copy, analysed at `ts`.
+fn reanalysis(r: &Row, redacted: bool, ts: &str) -> Row {
+    let mut other = r.clone();
+    other.redacted = redacted;
+    other.transcript = format!("{} (again)", r.transcript);
+    let (dir, name) = if redacted {
+        ("Redacted/", "analysis_redacted")
+    } else {
+        ("", "analysis")
+    };
+    other.source_key = format!(
+        "Analysis/Voice/{dir}2026/11/20/{}_{name}_{ts}.json",
+        r.contact_id
+    );
+    other
+}
+
+/// Appends a second analysis of every contact in `firsts` (the other copy for even ones, a
+/// later timestamp for odd ones) and a redelivery of one, and checks that none is appended and
+/// each is reported with the file that was kept.
+async fn it_keeps_the_first_analysis_of_each_contact(s: &LocalStore, firsts: &[Row]) {
     let p = RetryPolicy::default();
-    append_rows(&s, KEY, &[row("c1", "x"), raw.clone()], &p)
+    let before = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
+    let mut batch: Vec<Row> = firsts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i % 2 == 0 {
+                reanalysis(r, !r.redacted, "2026-11-20T10:00:00Z")
+            } else {
+                reanalysis(r, r.redacted, "2026-11-20T23:59:59Z")
+            }
+        })
+        .collect();
+    batch.push(firsts[0].clone());
+    let o = append_rows(s, KEY, &batch, &p).await.unwrap();
+    assert_eq!(
+        (o.appended, o.superseded, o.duplicates),
+        (0, firsts.len(), 1)
+    );
+    for (r, first) in batch.iter().zip(firsts.iter().chain([&firsts[0]])) {
+        let skipped = o
+            .skipped
+            .iter()
+            .find(|k| k.source_key == r.source_key)
+            .unwrap();
+        assert_eq!(skipped.kept.as_deref(), Some(first.source_key.as_str()));
+    }
+    let after = decode_rows(&s.get(KEY).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(after, before, "the master is unchanged");
+}
+
+#[tokio::test]
+async fn it_appends_one_row_per_contact_whatever_the_copy_or_the_analysis() {
+    let (_d, s) = store();
+    let p = RetryPolicy::default();
+    let mut raw = row("c2", "raw text");
+    raw.redacted = false;
+    raw.source_key = "Analysis/Voice/2026/11/20/c2_analysis_2026-11-20T09:00:00Z.json".into();
+    let firsts = [row("c1", "x"), raw];
+    // Within one batch, the first analysis of a contact wins too.
+    let mut batch = firsts.to_vec();
+    batch.push(reanalysis(&firsts[0], false, "2026-11-20T10:00:00Z"));
+    let o = append_rows(&s, KEY, &batch, &p).await.unwrap();
+    assert_eq!((o.appended, o.superseded, o.duplicates), (2, 1, 0));
+    it_keeps_the_first_analysis_of_each_contact(&s, &firsts).await;
+}
+
+#[tokio::test]
+async fn it_appends_one_row_per_contact_on_the_large_path_too() {
+    let (_d, s) = store();
+    let p = RetryPolicy::default();
+    let big = "word ".repeat(2_000);
+    let mut rows: Vec<Row> = (0..600).map(|i| row(&format!("big-{i}"), &big)).collect();
+    for r in rows.iter_mut().step_by(3) {
+        *r = reanalysis(r, false, "2026-11-20T08:00:00Z");
+    }
+    append_rows(&s, KEY, &rows, &p).await.unwrap();
+    // The first large append marks the whole master; the second reads only markers.
+    let firsts = [
+        rows[0].clone(),
+        rows[1].clone(),
+        rows[3].clone(),
+        rows[4].clone(),
+    ];
+    let o = append_rows(&s, KEY, &[row("new-1", "n")], &p)
         .await
         .unwrap();
-    let o = append_rows(&s, KEY, &[raw], &p).await.unwrap();
-    assert_eq!(o.appended, 0);
-    assert_eq!(
-        decode_rows(&s.get(KEY).await.unwrap().unwrap().body)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(o.appended, 1);
+    it_keeps_the_first_analysis_of_each_contact(&s, &firsts).await;
+    // And again with the rows past a lost checkpoint, read from the master's tail.
+    let state = master_csv::append::state_prefix(KEY);
+    s.delete(&format!("{state}checkpoint")).await.unwrap();
+    it_keeps_the_first_analysis_of_each_contact(&s, &firsts).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use contact_lens::Participants;
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::{ingest_batch, BatchReport, Copy, Settings};
-use master_csv::{encode::identities, Identity, Layout};
+use master_csv::{encode::present_contacts, Layout};
 use store::cas::RetryPolicy;
 use store::ObjectStore;
 
@@ -81,13 +81,15 @@ impl AsyncStoreFn<BatchReport> for Run<'_> {
     }
 }
 
-/// Analysis keys of the configured copy whose contact is not in its master CSV yet.
+/// Analysis keys of the configured copy whose file is not in its master CSV yet. A later
+/// analysis of a contact already present is handed to ingest too, which reports it as
+/// superseded rather than skipping it silently.
 async fn pending_keys<S: ObjectStore>(
     store: &S,
     settings: &Settings,
     source_prefix: &str,
 ) -> Result<Vec<String>> {
-    let mut by_date: BTreeMap<String, Vec<(String, Identity)>> = BTreeMap::new();
+    let mut by_date: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let want_redacted = settings.copy == Copy::Redacted;
     for meta in store.list(source_prefix).await? {
         if settings.layout.is_ours(&meta.key) {
@@ -104,27 +106,22 @@ async fn pending_keys<S: ObjectStore>(
             .date
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default();
-        let id = Identity {
-            contact_id: info.contact_id,
-            redacted: info.redacted,
-        };
-        by_date.entry(date).or_default().push((meta.key, id));
+        by_date.entry(date).or_default().push(meta.key);
     }
     let mut pending = Vec::new();
     for (date, keys) in by_date {
-        let present: HashSet<Identity> = if date.is_empty() {
+        let present: HashSet<String> = if date.is_empty() {
             HashSet::new()
         } else {
             match store.get(&settings.layout.master(&date)).await? {
-                Some(obj) => identities(&obj.body, true)?,
+                Some(obj) => present_contacts(&obj.body, true)?
+                    .into_values()
+                    .map(|p| p.source_key)
+                    .collect(),
                 None => HashSet::new(),
             }
         };
-        pending.extend(
-            keys.into_iter()
-                .filter(|(_, id)| !present.contains(id))
-                .map(|(k, _)| k),
-        );
+        pending.extend(keys.into_iter().filter(|k| !present.contains(k)));
     }
     Ok(pending)
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use master_csv::encode::identities;
+use master_csv::encode::present_contacts;
 use master_csv::{check_invariants, Row};
 use store::ObjectStore;
 
@@ -54,10 +54,9 @@ pub async fn assert_sound<S: ObjectStore>(
     assert!(violations.is_empty(), "{context}: {violations:?}");
     // No contact twice is one of the invariants; what is left is the census.
     let body = store.get(key).await.unwrap().map(|o| o.body);
-    let have: BTreeSet<String> = identities(&body.unwrap_or_default(), true)
+    let have: BTreeSet<String> = present_contacts(&body.unwrap_or_default(), true)
         .unwrap()
-        .into_iter()
-        .map(|id| id.contact_id)
+        .into_keys()
         .collect();
     assert_eq!(&have, want, "{context}: the master's contacts");
 }
