@@ -6,6 +6,8 @@
 //! * [`append_rows`]: exactly-once compare-and-swap appends through the store port; see
 //!   [`append`] for the mechanism and why it survives crashes and redelivery.
 //! * [`Layout`]: where masters, quarantine notes and state live under the output prefix.
+//! * [`touched`]: the record of the partitions that grew, which lets classify find late rows
+//!   whatever their date.
 //!
 //! Architecture invariant: no AWS or Lambda types here; I/O only through [`store::ObjectStore`].
 
@@ -13,6 +15,7 @@ pub mod append;
 pub mod encode;
 mod layout;
 mod row;
+pub mod touched;
 
 pub use append::{append_rows, AppendError, AppendOutcome, LARGE_OBJECT_BYTES};
 pub use layout::Layout;
