@@ -320,3 +320,42 @@ fn star_dev_on_a_local_directory_with_the_model_in_process() {
         &read_all("labeled"),
     );
 }
+
+/// A new user's first run: calls from 2024 in a local bucket, `calltype ingest`, then
+/// `calltype classify` with no date flags labels every one of them; piped, it prints the JSON
+/// report (`--json` prints the same), and a second run labels nothing.
+#[test]
+fn calls_from_2024_are_labeled_with_no_date_flags_and_piped_output_is_the_report() {
+    let Some(docs) = star_dev() else { return };
+    let Some(model) = testdata::shared("parity/tiny-bert") else {
+        return;
+    };
+    let docs = &docs[..6];
+    assert!(docs.iter().all(|(key, _)| key.contains("/2024/")));
+    let tmp = tempfile::tempdir().unwrap();
+    for (key, path) in docs {
+        let to = tmp.path().join(key);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(path, to).unwrap();
+    }
+    let dir = tmp.path().to_str().unwrap();
+    assert_eq!(
+        run_json(&["ingest", "--store", dir, "--copy", "raw"])["appended"],
+        docs.len()
+    );
+    let model = model.to_str().unwrap();
+    let report = run_json(&["classify", "--store", dir, "--model", model]);
+    assert_eq!(report["rows_labeled"], docs.len(), "{report}");
+    assert_eq!(report["rows_failed"], 0);
+    let dates: Vec<&str> = report["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rows_labeled"].as_u64() > Some(0))
+        .map(|p| p["date"].as_str().unwrap())
+        .collect();
+    assert!(!dates.is_empty() && dates.iter().all(|d| d.starts_with("2024-")));
+    let again = run_json(&["classify", "--store", dir, "--model", model, "--json"]);
+    assert_eq!(again["rows_labeled"], 0);
+    assert_eq!(again["parts_written"], 0);
+}

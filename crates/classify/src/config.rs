@@ -1,5 +1,8 @@
 //! Typed configuration, read once at cold start so that a bad deploy fails at init.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use master_csv::Layout;
 use store::cas::RetryPolicy;
 
@@ -10,8 +13,12 @@ use crate::wire::WireFormat;
 pub struct Settings {
     /// Where masters, labeled parts and watermarks live (`CALLTYPE_PREFIX`, default `calltype/`).
     pub layout: Layout,
-    /// Partitions looked at per run, today included (`CALLTYPE_LOOKBACK_DAYS`, default 3).
+    /// Partitions looked at in every run, today included (`CALLTYPE_LOOKBACK_DAYS`, default
+    /// 3). Older partitions are looked at when ingest recorded that they grew
+    /// ([`master_csv::touched`]), so this only bounds the routine look.
     pub lookback_days: u32,
+    /// Look at every partition that has a master, whatever its date (the CLI's default).
+    pub every_partition: bool,
     /// Append the transcript as the last column of labeled parts
     /// (`CALLTYPE_INCLUDE_TRANSCRIPT`, default false).
     pub include_transcript: bool,
@@ -20,11 +27,48 @@ pub struct Settings {
     /// Master bytes labeled per part, at most (`CALLTYPE_MAX_PART_BYTES`, default 16 MiB);
     /// a single record longer than this still makes one part.
     pub max_part_bytes: u64,
+    /// Master records labeled per part, at most (`CALLTYPE_MAX_PART_ROWS`, default 5,000).
+    /// With a deadline, claims are smaller still: see [`crate::pipeline::claim_rows`].
+    pub max_part_rows: u64,
+    /// Rows per second assumed for sizing a run's first claim, before it has measured any
+    /// (default 1: a CPU endpoint labels long calls at about 10 a second).
+    pub prior_rows_per_sec: f64,
     /// Compare-and-swap retries of the watermark.
     pub cas: RetryPolicy,
     /// No new range is started after this instant (`main` sets it from the Lambda deadline);
     /// what is left waits for the next run. `None`: no limit.
     pub deadline: Option<std::time::Instant>,
+    /// Where the run reads the time that [`Settings::deadline`] is measured against.
+    pub clock: Clock,
+}
+
+/// The monotonic clock a run reads: the system's, or one a test drives.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<dyn Fn() -> Instant + Send + Sync>>);
+
+impl Clock {
+    /// A clock that answers `now()`; tests use it to make time pass without sleeping.
+    pub fn new(now: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(now)))
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        match &self.0 {
+            Some(f) => f(),
+            None => Instant::now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(custom)"
+        } else {
+            "Clock(system)"
+        })
+    }
 }
 
 impl Default for Settings {
@@ -32,11 +76,15 @@ impl Default for Settings {
         Self {
             layout: Layout::default(),
             lookback_days: 3,
+            every_partition: false,
             include_transcript: false,
             chunk_texts: 256,
             max_part_bytes: 16 * 1024 * 1024,
+            max_part_rows: 5_000,
+            prior_rows_per_sec: 1.0,
             cas: RetryPolicy::default(),
             deadline: None,
+            clock: Clock::default(),
         }
     }
 }
@@ -165,6 +213,10 @@ impl Config {
         if let Some(v) = get("CALLTYPE_MAX_PART_BYTES") {
             settings.max_part_bytes =
                 positive(&v, "CALLTYPE_MAX_PART_BYTES", "a number of bytes >= 1")?;
+        }
+        if let Some(v) = get("CALLTYPE_MAX_PART_ROWS") {
+            settings.max_part_rows =
+                positive(&v, "CALLTYPE_MAX_PART_ROWS", "a number of rows >= 1")?;
         }
         let mode = get("CALLTYPE_MODE").unwrap_or_else(|| "endpoint".into());
         let mode = match mode.to_ascii_lowercase().as_str() {
@@ -327,6 +379,7 @@ mod tests {
             ("CALLTYPE_MAX_IN_FLIGHT", "2"),
             ("CALLTYPE_INCLUDE_TRANSCRIPT", "true"),
             ("CALLTYPE_MAX_PART_BYTES", "1000"),
+            ("CALLTYPE_MAX_PART_ROWS", "200"),
             ("CALLTYPE_LOCAL_DIR", "/tmp/bucket"),
         ])
         .unwrap();
@@ -335,6 +388,7 @@ mod tests {
         assert_eq!(c.settings.lookback_days, 7);
         assert!(c.settings.include_transcript);
         assert_eq!(c.settings.max_part_bytes, 1000);
+        assert_eq!(c.settings.max_part_rows, 200);
         let Mode::Endpoint(e) = c.mode else {
             panic!("not endpoint mode")
         };
@@ -366,6 +420,7 @@ mod tests {
             ("CALLTYPE_MAX_BATCH_TEXTS", "many"),
             ("CALLTYPE_MAX_IN_FLIGHT", "0"),
             ("CALLTYPE_INCLUDE_TRANSCRIPT", "maybe"),
+            ("CALLTYPE_MAX_PART_ROWS", "0"),
         ] {
             let mut vars = base.to_vec();
             vars.push((k, v));

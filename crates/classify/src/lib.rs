@@ -5,9 +5,11 @@
 //!   [`ClassifyError`] telling transient failures (throttling, 5xx, timeouts) from permanent ones;
 //! * [`EndpointClassifier`], the adapter over a SageMaker real-time endpoint, and its
 //!   [`wire`] formats (Hugging Face inference-toolkit JSON and JSON Lines);
-//! * [`run`], the core: for each partition (contact date) of the look-back window, label the
-//!   master CSV's bytes past the partition's watermark and write them as an immutable part
-//!   `labeled/date=YYYY-MM-DD/part-<from>-<to>.csv` (columns [`LABELED_COLUMNS`]);
+//! * [`run`], the core: for each partition (contact date) of the look-back window or with a
+//!   touched record from ingest ([`master_csv::touched`]), label the master CSV's bytes past the
+//!   partition's watermark and write them as an immutable part
+//!   `labeled/date=YYYY-MM-DD/part-<from>-<to>.csv` (columns [`LABELED_COLUMNS`]), in claims
+//!   sized to the run's time and shared fairly between partitions;
 //! * [`transform`], batch-transform mode: the same ranges and parts, labeled by SageMaker batch
 //!   transform jobs that outlive a run, through the [`TransformJobs`] port and its adapter
 //!   [`SageMakerJobs`] (aws-sdk-sagemaker); job state lives under `state/transform/`;
@@ -34,7 +36,9 @@ pub mod transform_jobs;
 pub mod wire;
 
 pub use crate::classifier::{Classifier, ClassifyError, Label};
-pub use crate::config::{Config, ConfigError, EndpointSettings, Mode, Settings, TransformSettings};
+pub use crate::config::{
+    Clock, Config, ConfigError, EndpointSettings, Mode, Settings, TransformSettings,
+};
 pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
 pub use crate::pipeline::{
     part_key, run, watermark_key, ByteRange, PartitionReport, RunReport, Watermark,

@@ -138,8 +138,12 @@ async fn handle_transform<S: ObjectStore, J: TransformJobs>(
 /// The run's report as JSON, or an error naming the failed partitions.
 fn answer(report: RunReport) -> Result<Value, Error> {
     if report.failed() {
+        let listing = match &report.error {
+            Some(e) => format!(" ({e})"),
+            None => String::new(),
+        };
         return Err(Error::from(format!(
-            "{} of {} partitions failed: {}",
+            "{} of {} partitions failed{listing}: {}",
             report.failed_partitions,
             report.partitions.len(),
             serde_json::to_string(&report)?

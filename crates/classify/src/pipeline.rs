@@ -7,8 +7,9 @@
 //! 1. Read the watermark (with its ETag). If it has a `pending` range, resume that range.
 //!    Otherwise, if a part `part-<offset>-*` already exists, adopt its range; otherwise read
 //!    the master from `offset` with a ranged GET, cut at the last `\n` (a partial last line
-//!    waits for the next run), and claim `[offset, to)` by writing it as `pending` with
-//!    compare-and-swap. A lost race re-reads and resumes the winner's range.
+//!    waits for the next run) or after as many records as fit the time left ([`claim_rows`]),
+//!    and claim `[offset, to)` by writing it as `pending` with compare-and-swap. A lost race
+//!    re-reads and resumes the winner's range.
 //! 2. If `labeled/date=D/part-<from>-<to>.csv` exists, skip to 3. Otherwise classify the
 //!    range's rows and write the part with `If-None-Match: *` (412: someone else wrote it).
 //! 3. Move the watermark to `{"offset": to, "pending": null}` with compare-and-swap.
@@ -16,6 +17,8 @@
 //! The part's name is a function of the claimed byte range alone, so a run that dies anywhere
 //! and is rerun (or two runs that overlap) writes each range at most once, and the watermark
 //! never moves before its part exists: every row is labeled exactly once.
+
+use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use master_csv::encode::encode_record;
@@ -136,13 +139,38 @@ pub struct RunReport {
     pub jobs_pending: u64,
     pub rows_pending: u64,
     pub failed_partitions: u64,
+    /// Why the partitions beyond the look-back window could not be listed, if so; the window's
+    /// partitions were still looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub partitions: Vec<PartitionReport>,
 }
 
+impl PartitionReport {
+    /// This visit's report followed by a later visit's to the same partition in the same run.
+    fn then(mut self, later: PartitionReport) -> PartitionReport {
+        self.master_bytes = self.master_bytes.max(later.master_bytes);
+        self.watermark_after = self.watermark_after.max(later.watermark_after);
+        self.rows_read += later.rows_read;
+        self.rows_labeled += later.rows_labeled;
+        self.rows_skipped += later.rows_skipped;
+        self.rows_failed += later.rows_failed;
+        self.parts_written += later.parts_written;
+        self.parts_recovered += later.parts_recovered;
+        self.jobs_started += later.jobs_started;
+        self.jobs_pending = later.jobs_pending;
+        self.rows_pending = later.rows_pending;
+        self.error = later.error;
+        self.transient = later.transient;
+        self.out_of_time = later.out_of_time;
+        self
+    }
+}
+
 impl RunReport {
-    /// True when any partition failed.
+    /// True when any partition failed, or the partitions could not be listed.
     pub fn failed(&self) -> bool {
-        self.failed_partitions > 0
+        self.failed_partitions > 0 || self.error.is_some()
     }
 
     fn add(&mut self, p: PartitionReport) {
@@ -162,87 +190,202 @@ impl RunReport {
     }
 }
 
-/// Labels what is new in each partition of the look-back window (`cfg.lookback_days` days
-/// ending at `today`, oldest first). A partition that fails is left where it was and
-/// reported (with [`RunReport::failed`]); the others proceed.
+/// Labels what is new in each partition: those of the look-back window (`cfg.lookback_days`
+/// days ending at `today`), those with a touched record (rows appended whatever their date,
+/// see [`master_csv::touched`]) and, with [`Settings::every_partition`], every master there
+/// is; oldest first. The run's time is shared between the partitions (see
+/// [`for_each_partition`]) and each claim is sized to the time it has (see [`claim_rows`]).
+/// A partition that fails is left where it was and reported (with [`RunReport::failed`]);
+/// the others proceed.
 pub async fn run<S: ObjectStore, C: Classifier>(
     store: &S,
     classifier: &C,
     cfg: &Settings,
     today: NaiveDate,
 ) -> Result<RunReport, ClassifyError> {
-    Ok(
-        for_each_partition(cfg, today, classifier.name(), |date| async move {
+    let meter = Meter::new(cfg.prior_rows_per_sec);
+    let meter = &meter;
+    for_each_partition(
+        store,
+        cfg,
+        today,
+        classifier.name(),
+        |date, visit| async move {
             let mut p = PartitionReport {
                 date: date.clone(),
                 ..PartitionReport::default()
             };
-            let out = partition(store, classifier, cfg, &date, &mut p).await;
+            let out = partition(store, classifier, &visit, meter, &date, &mut p).await;
             (p, out)
-        })
-        .await,
+        },
     )
+    .await
 }
 
-/// Runs `step` on each partition of the look-back window, oldest first, logs what each did
-/// and adds it to the run's report. `step` answers its partition's report and whether it
-/// failed; a failure is recorded and the next partition proceeds.
-pub(crate) async fn for_each_partition<F, Fut>(
+/// The partitions of the look-back window, oldest first.
+fn window(cfg: &Settings, today: NaiveDate) -> BTreeSet<String> {
+    (0..cfg.lookback_days.max(1))
+        .filter_map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .collect()
+}
+
+/// The partitions beyond the look-back window that a run looks at: those with a touched
+/// record (the second set) and, with [`Settings::every_partition`], every master's.
+pub(crate) async fn listed<S: ObjectStore>(
+    store: &S,
+    cfg: &Settings,
+) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
+    let touched: BTreeSet<String> = master_csv::touched::list(store, &cfg.layout)
+        .await?
+        .into_iter()
+        .filter(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+        .collect();
+    let mut dates = touched.clone();
+    if cfg.every_partition {
+        let prefix = cfg.layout.masters_prefix();
+        for meta in store.list(&prefix).await? {
+            let date = meta
+                .key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.strip_prefix("date="))
+                .and_then(|k| k.strip_suffix("/transcripts.csv"))
+                .filter(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+            if let Some(d) = date {
+                dates.insert(d.to_string());
+            }
+        }
+    }
+    Ok((dates, touched))
+}
+
+/// Runs `step` on each partition (the look-back window's and those [`listed`]), logs what each did and adds it to the run's
+/// report. `step` gets its partition and the settings of its visit, and answers the visit's
+/// report and whether it failed; a failure is recorded and the next partition proceeds.
+///
+/// With a deadline, the run's time is shared in rounds: each partition still to visit in a
+/// round gets an equal share of the time left (`(deadline - now) / partitions left`) as its
+/// visit's deadline, so time one partition leaves unused goes to the next. A visit that ran
+/// out of its share while rows remain (`out_of_time`) is visited again in the next round,
+/// until the run's deadline. So one partition's backlog cannot starve the others: every
+/// partition that grew gets at least one claim in every run. Without a deadline, each
+/// partition is visited once, to the end.
+///
+/// Last, the touched record of each partition that has one and did not fail is settled
+/// ([`settle_touched`]). If the listing fails, the window's partitions still run and the
+/// report carries the error.
+pub(crate) async fn for_each_partition<S, F, Fut>(
+    store: &S,
     cfg: &Settings,
     today: NaiveDate,
     model: &str,
     step: F,
-) -> RunReport
+) -> Result<RunReport, ClassifyError>
 where
-    F: Fn(String) -> Fut,
+    S: ObjectStore,
+    F: Fn(String, Settings) -> Fut,
     Fut: std::future::Future<Output = (PartitionReport, Result<(), ClassifyError>)>,
 {
-    let mut report = RunReport {
-        model: model.to_string(),
-        ..RunReport::default()
+    let mut dates = window(cfg, today);
+    let (touched, list_error) = match listed(store, cfg).await {
+        Ok((more, touched)) => {
+            dates.extend(more);
+            (touched, None)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the partitions beyond the look-back window failed");
+            (BTreeSet::new(), Some(format!("listing partitions: {e}")))
+        }
     };
-    let days = cfg.lookback_days.max(1);
-    for back in (0..days).rev() {
-        let Some(date) = today.checked_sub_days(chrono::Days::new(u64::from(back))) else {
-            continue;
-        };
-        let date = date.format("%Y-%m-%d").to_string();
-        let started = std::time::Instant::now();
-        // Boxed: the step's future is deep (store, classifier, SDK futures), and the Lambda
-        // nests it in the runtime's own.
-        let (mut p, out) = Box::pin(step(date.clone())).await;
-        match out {
-            Ok(()) => {
-                if p.master_bytes > 0 {
-                    tracing::info!(
+    let dates: Vec<String> = dates.into_iter().collect();
+    let mut reports: Vec<Option<PartitionReport>> = vec![None; dates.len()];
+    let mut active: Vec<usize> = (0..dates.len()).collect();
+    while !active.is_empty() {
+        let mut again = Vec::new();
+        for (k, &i) in active.iter().enumerate() {
+            let date = &dates[i];
+            let mut visit = cfg.clone();
+            if let Some(deadline) = cfg.deadline {
+                let now = cfg.clock.now();
+                if now >= deadline {
+                    for &j in &active[k..] {
+                        let p = reports[j].get_or_insert_with(|| PartitionReport {
+                            date: dates[j].clone(),
+                            ..PartitionReport::default()
+                        });
+                        p.out_of_time = true;
+                        tracing::info!(date = %dates[j], watermark = p.watermark_after, "out of time; the rest waits for the next run");
+                    }
+                    again.clear();
+                    break;
+                }
+                let left = u32::try_from(active.len() - k).unwrap_or(u32::MAX);
+                visit.deadline = Some(now + (deadline - now) / left);
+            }
+            let started = std::time::Instant::now();
+            // Boxed: the step's future is deep (store, classifier, SDK futures), and the Lambda
+            // nests it in the runtime's own.
+            let (mut p, out) = Box::pin(step(date.clone(), visit)).await;
+            match out {
+                Ok(()) => {
+                    if p.master_bytes > 0 {
+                        tracing::info!(
+                            date = %date,
+                            master_bytes = p.master_bytes,
+                            from = p.watermark_before,
+                            to = p.watermark_after,
+                            rows_read = p.rows_read,
+                            rows_labeled = p.rows_labeled,
+                            rows_skipped = p.rows_skipped,
+                            parts_written = p.parts_written,
+                            parts_recovered = p.parts_recovered,
+                            jobs_started = p.jobs_started,
+                            jobs_pending = p.jobs_pending,
+                            rows_pending = p.rows_pending,
+                            out_of_time = p.out_of_time,
+                            ms = started.elapsed().as_millis() as u64,
+                            "partition visited"
+                        );
+                    }
+                    if p.out_of_time && cfg.deadline.is_some() {
+                        again.push(i);
+                    }
+                }
+                Err(e) => {
+                    p.transient = e.is_transient();
+                    p.error = Some(e.to_string());
+                    tracing::warn!(
                         date = %date,
-                        master_bytes = p.master_bytes,
-                        from = p.watermark_before,
-                        to = p.watermark_after,
-                        rows_read = p.rows_read,
-                        rows_labeled = p.rows_labeled,
-                        rows_skipped = p.rows_skipped,
-                        parts_written = p.parts_written,
-                        parts_recovered = p.parts_recovered,
-                        jobs_started = p.jobs_started,
-                        jobs_pending = p.jobs_pending,
-                        rows_pending = p.rows_pending,
-                        ms = started.elapsed().as_millis() as u64,
-                        "partition done"
+                        watermark = p.watermark_after,
+                        rows_failed = p.rows_failed,
+                        transient = p.transient,
+                        error = %e,
+                        "partition failed; left at its watermark"
                     );
                 }
             }
-            Err(e) => {
+            reports[i] = Some(match reports[i].take() {
+                None => p,
+                Some(before) => before.then(p),
+            });
+        }
+        active = again;
+    }
+    let mut report = RunReport {
+        model: model.to_string(),
+        error: list_error,
+        ..RunReport::default()
+    };
+    for (date, p) in dates.iter().zip(reports) {
+        let mut p = p.unwrap_or_else(|| PartitionReport {
+            date: date.clone(),
+            ..PartitionReport::default()
+        });
+        if touched.contains(date) && p.error.is_none() {
+            if let Err(e) = settle_touched(store, cfg, date).await {
                 p.transient = e.is_transient();
-                p.error = Some(e.to_string());
-                tracing::warn!(
-                    date = %date,
-                    watermark = p.watermark_after,
-                    rows_failed = p.rows_failed,
-                    transient = p.transient,
-                    error = %e,
-                    "partition failed; left at its watermark"
-                );
+                p.error = Some(format!("settling the touched record: {e}"));
+                tracing::warn!(date = %date, error = %e, "settling the touched record failed");
             }
         }
         report.add(p);
@@ -261,7 +404,99 @@ where
         failed_partitions = report.failed_partitions,
         "classify run done"
     );
-    report
+    Ok(report)
+}
+
+/// Removes the touched record of `date` once its watermark has caught up with its master (no
+/// claim pending, offset at the master's end), then looks at the master again: an append
+/// that landed in between (and whose own record write the removal may have undone) gets the
+/// record back. Answers whether the record is gone.
+pub(crate) async fn settle_touched<S: ObjectStore>(
+    store: &S,
+    cfg: &Settings,
+    date: &str,
+) -> Result<bool, ClassifyError> {
+    let layout = &cfg.layout;
+    let master = layout.master(date);
+    let caught_up = |wm: &Watermark, size: u64| wm.pending.is_none() && wm.offset >= size;
+    let (wm, _) = read_watermark(store, &watermark_key(layout, date)).await?;
+    let size = store.head(&master).await?.map_or(0, |m| m.size);
+    if !caught_up(&wm, size) {
+        return Ok(false);
+    }
+    store.delete(&layout.touched(date)).await?;
+    let now = store.head(&master).await?.map_or(0, |m| m.size);
+    if caught_up(&wm, now) {
+        tracing::info!(
+            date,
+            watermark = wm.offset,
+            "caught up; touched record removed"
+        );
+        return Ok(true);
+    }
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    master_csv::touched::mark(store, layout, date, now, &at).await?;
+    tracing::info!(
+        date,
+        master_bytes = now,
+        "the master grew while settling; touched record kept"
+    );
+    Ok(false)
+}
+
+/// Rows per second, measured over the claims of this run.
+pub(crate) struct Meter {
+    prior: f64,
+    seen: std::sync::Mutex<(u64, std::time::Duration)>,
+}
+
+impl Meter {
+    pub(crate) fn new(prior: f64) -> Self {
+        Self {
+            prior,
+            seen: Default::default(),
+        }
+    }
+
+    /// Records that `rows` master records took `took` (reading, labeling, writing).
+    pub(crate) fn record(&self, rows: u64, took: std::time::Duration) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.0 += rows;
+        seen.1 += took;
+    }
+
+    /// The measured rate, or the prior before anything was measured.
+    pub(crate) fn rows_per_sec(&self) -> f64 {
+        let (rows, took) = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if rows == 0 || took.is_zero() {
+            self.prior
+        } else {
+            rows as f64 / took.as_secs_f64()
+        }
+    }
+}
+
+/// The share of a visit's time left that one claim is sized to take.
+const CLAIM_SHARE: f64 = 0.5;
+
+/// Records one claim may hold, at `now`:
+/// `clamp(floor(rows_per_sec × (visit deadline − now) × 1/2), 1, max_part_rows)`, where
+/// `rows_per_sec` is measured over this run's claims ([`Settings::prior_rows_per_sec`] before
+/// the first). Half the time left: the measured rate is an average and the next claim's rows
+/// may be longer. At least one record, so a visit always makes progress; without a deadline,
+/// `max_part_rows`.
+pub(crate) fn claim_rows(cfg: &Settings, meter: &Meter, now: std::time::Instant) -> u64 {
+    let cap = cfg.max_part_rows.max(1);
+    let Some(deadline) = cfg.deadline else {
+        return cap;
+    };
+    let left = deadline.saturating_duration_since(now).as_secs_f64();
+    let rows = (meter.rows_per_sec() * left * CLAIM_SHARE).floor();
+    if rows.is_finite() && rows >= 1.0 {
+        (rows as u64).min(cap)
+    } else {
+        1
+    }
 }
 
 /// Reads the watermark and its ETag (`None`: no watermark yet).
@@ -305,10 +540,14 @@ pub(crate) struct Claim {
     pub(crate) part_exists: bool,
 }
 
+/// One visit to a partition in endpoint mode: claims sized by [`claim_rows`] until nothing is
+/// left or the visit's time is nearly spent (less than an eighth of it left: a smaller claim
+/// would make a small part for little progress). The first claim is always made.
 async fn partition<S: ObjectStore, C: Classifier>(
     store: &S,
     classifier: &C,
     cfg: &Settings,
+    meter: &Meter,
     date: &str,
     p: &mut PartitionReport,
 ) -> Result<(), ClassifyError> {
@@ -319,13 +558,35 @@ async fn partition<S: ObjectStore, C: Classifier>(
         return Ok(());
     };
     p.master_bytes = meta.size;
+    let visit_start = cfg.clock.now();
     let mut first = true;
     loop {
-        if out_of_time(cfg, date, p) {
-            return Ok(());
+        let now = cfg.clock.now();
+        if let Some(deadline) = cfg.deadline.filter(|_| !first) {
+            let share = deadline.saturating_duration_since(visit_start);
+            if deadline.saturating_duration_since(now) < share / 8 {
+                p.out_of_time = true;
+                tracing::info!(
+                    date,
+                    watermark = p.watermark_after,
+                    "this visit's time is spent; the rest waits"
+                );
+                return Ok(());
+            }
         }
-        let Some(claim) =
-            next_claim(store, cfg, date, &master, &wm_key, meta.size, p, first).await?
+        let max_rows = claim_rows(cfg, meter, now);
+        let Some(claim) = next_claim(
+            store,
+            cfg,
+            date,
+            &master,
+            &wm_key,
+            meta.size,
+            p,
+            first,
+            Some(max_rows),
+        )
+        .await?
         else {
             return Ok(());
         };
@@ -354,6 +615,7 @@ async fn partition<S: ObjectStore, C: Classifier>(
                     return Err(e);
                 }
             };
+            meter.record(rows.read, cfg.clock.now().saturating_duration_since(now));
             if rows.rows.is_empty() {
                 // Nothing to label (a bare header, or only skipped records): no part, and
                 // nothing that a rerun could label twice.
@@ -392,7 +654,7 @@ async fn partition<S: ObjectStore, C: Classifier>(
 /// Whether the run's deadline has passed; if so, marks the partition and logs that the rest
 /// waits for the next run.
 pub(crate) fn out_of_time(cfg: &Settings, date: &str, p: &mut PartitionReport) -> bool {
-    let late = cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    let late = cfg.deadline.is_some_and(|d| cfg.clock.now() >= d);
     if late {
         p.out_of_time = true;
         tracing::info!(
@@ -416,6 +678,7 @@ pub(crate) async fn next_claim<S: ObjectStore>(
     size: u64,
     p: &mut PartitionReport,
     first: bool,
+    max_rows: Option<u64>,
 ) -> Result<Option<Claim>, ClassifyError> {
     let max = cfg.cas.max_attempts.max(1);
     for attempt in 1..=max {
@@ -477,6 +740,13 @@ pub(crate) async fn next_claim<S: ObjectStore>(
             bytes = read_range(store, master, from, size).await?;
             cut = bytes.iter().rposition(|&b| b == b'\n');
         }
+        if let Some(rows) = max_rows {
+            // The header of a master (the range from 0) is no row to label.
+            let lines = rows.saturating_add(u64::from(from == 0));
+            if let Some(end) = end_of_line(&bytes, lines) {
+                cut = Some(end);
+            }
+        }
         let Some(cut) = cut else {
             tracing::info!(
                 date,
@@ -529,6 +799,17 @@ pub(crate) async fn next_claim<S: ObjectStore>(
         attempts: max,
     }
     .into())
+}
+
+/// The index of the `n`th `\n` of `bytes` (`n` >= 1), if it has that many.
+fn end_of_line(bytes: &[u8], n: u64) -> Option<usize> {
+    let n = usize::try_from(n.max(1)).ok()?;
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(n - 1)
+        .map(|(i, _)| i)
 }
 
 /// Moves the watermark past `range` once its part exists.

@@ -224,17 +224,15 @@ pub async fn run<S: ObjectStore, J: TransformJobs>(
     transform: &TransformSettings,
     today: NaiveDate,
 ) -> Result<RunReport, ClassifyError> {
-    Ok(
-        for_each_partition(cfg, today, jobs.model(), |date| async move {
-            let mut p = PartitionReport {
-                date: date.clone(),
-                ..PartitionReport::default()
-            };
-            let out = partition(store, jobs, cfg, transform, &date, &mut p).await;
-            (p, out)
-        })
-        .await,
-    )
+    for_each_partition(store, cfg, today, jobs.model(), |date, visit| async move {
+        let mut p = PartitionReport {
+            date: date.clone(),
+            ..PartitionReport::default()
+        };
+        let out = partition(store, jobs, &visit, transform, &date, &mut p).await;
+        (p, out)
+    })
+    .await
 }
 
 /// What a range's step left to do.
@@ -283,8 +281,10 @@ async fn partition<S: ObjectStore, J: TransformJobs>(
         if out_of_time(cfg, date, p) {
             return Ok(());
         }
-        let Some(claim) =
-            next_claim(store, cfg, date, &master, &wm_key, meta.size, p, first).await?
+        let Some(claim) = next_claim(
+            store, cfg, date, &master, &wm_key, meta.size, p, first, None,
+        )
+        .await?
         else {
             return Ok(());
         };

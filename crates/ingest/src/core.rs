@@ -1,10 +1,11 @@
 //! The ingest core: a batch of object keys → rows appended to the master CSVs, one append per
-//! partition, bad files quarantined. Generic over the store port; no Lambda types.
+//! partition followed by its touched record ([`master_csv::touched`]), bad files quarantined.
+//! Generic over the store port; no Lambda types.
 
 use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt};
-use master_csv::{append_rows, Row};
+use master_csv::{append_rows, touched, Row};
 use serde::Serialize;
 use store::cas::RetryPolicy;
 use store::{Condition, ObjectStore, StoreError};
@@ -96,7 +97,18 @@ pub async fn ingest_batch<S: ObjectStore>(
 
     report.partitions = partitions.len();
     for (master, (indices, rows)) in partitions {
-        match append_rows(store, &master, &rows, policy).await {
+        let date = rows[0].contact_date.clone();
+        let appended = match append_rows(store, &master, &rows, policy).await {
+            // The touched record comes after the append, and also after a redelivery that
+            // finds only duplicates: classify finds rows of any date by it.
+            Ok(o) => match touched::mark(store, &settings.layout, &date, o.master_bytes, now).await
+            {
+                Ok(()) => Ok(o),
+                Err(e) => Err(format!("recording the touched partition: {e}")),
+            },
+            Err(e) => Err(format!("{e} (retryable: {})", e.is_retryable())),
+        };
+        match appended {
             Ok(o) => {
                 info!(
                     master = %master,
@@ -128,7 +140,7 @@ pub async fn ingest_batch<S: ObjectStore>(
                 }
             }
             Err(e) => {
-                warn!(master = %master, rows = rows.len(), retryable = e.is_retryable(), error = %e, "append failed");
+                warn!(master = %master, rows = rows.len(), error = %e, "append failed");
                 for i in indices {
                     fates[i] = Fate::Failed;
                 }

@@ -89,6 +89,42 @@ async fn it_ingests_a_direct_s3_notification() {
     assert_eq!(master_rows(&f.store).await.len(), 1);
 }
 
+/// An append records its partition under `state/touched/` (classify finds late rows by it,
+/// whatever their date), and a redelivery records it again: a crash between the append and
+/// the record must not leave rows that no record names.
+#[tokio::test]
+async fn it_records_the_touched_partition_after_an_append_and_on_redelivery() {
+    let Some(f) = setup().await else { return };
+    let payload: Value = serde_json::from_slice(&testdata::read_shared(S3_EVENT).unwrap()).unwrap();
+    let touched = Layout::default().touched("2026-09-02");
+    assert_eq!(touched, "calltype/state/touched/date=2026-09-02.json");
+    handle(
+        &f.store,
+        BUCKET,
+        &Settings::default(),
+        event(payload.clone()),
+    )
+    .await
+    .unwrap();
+    let record = f
+        .store
+        .get(&touched)
+        .await
+        .unwrap()
+        .expect("a touched record");
+    let size = f.store.head(MASTER).await.unwrap().unwrap().size;
+    let record: Value = serde_json::from_slice(&record.body).unwrap();
+    assert_eq!(record["master_bytes"], size);
+    // The record write was lost (a crash right after the append); SQS redelivers.
+    f.store.delete(&touched).await.unwrap();
+    let out = handle(&f.store, BUCKET, &Settings::default(), event(payload))
+        .await
+        .unwrap();
+    assert_eq!(out["duplicates"], 1);
+    assert!(f.store.head(&touched).await.unwrap().is_some());
+    assert_eq!(master_rows(&f.store).await.len(), 1);
+}
+
 #[tokio::test]
 async fn it_ingests_an_eventbridge_object_created_event() {
     let Some(f) = setup().await else { return };

@@ -36,6 +36,25 @@ impl Layout {
         format!("{}transcripts/", self.prefix)
     }
 
+    /// The touched-partition record of one contact date: ingest writes it after every append
+    /// to the date's master, and classify removes it once the date's watermark has caught up
+    /// (see [`crate::touched`]).
+    pub fn touched(&self, date: &str) -> String {
+        format!("{}date={date}.json", self.touched_prefix())
+    }
+
+    /// The prefix under which the touched-partition records live.
+    pub fn touched_prefix(&self) -> String {
+        format!("{}state/touched/", self.prefix)
+    }
+
+    /// The contact date of a touched-partition record's key, if `key` is one.
+    pub fn touched_date<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.touched_prefix())?
+            .strip_prefix("date=")?
+            .strip_suffix(".json")
+    }
+
     /// The quarantine note for a source object that could not be ingested.
     pub fn quarantine_note(&self, source_key: &str) -> String {
         format!("{}quarantine/{source_key}.reason.json", self.prefix)

@@ -8,6 +8,8 @@
 //!   [`append`] for the mechanism and why it survives crashes and redelivery, and
 //!   [`check_invariants`] for the invariants it keeps.
 //! * [`Layout`]: where masters, quarantine notes and state live under the output prefix.
+//! * [`touched`]: the record of the partitions that grew, which lets classify find late rows
+//!   whatever their date.
 //!
 //! Architecture invariant: no AWS or Lambda types here; I/O only through [`store::ObjectStore`].
 
@@ -15,6 +17,7 @@ pub mod append;
 pub mod encode;
 mod layout;
 mod row;
+pub mod touched;
 
 pub use append::{
     append_rows, check_invariants, AppendError, AppendOutcome, Skipped, Violation,

@@ -1,6 +1,7 @@
 //! `calltype classify --store DIR|s3://BUCKET (--model DIR | --endpoint NAME)`: the classify
 //! Lambda's logic, with the model in-process (the embedded default) or a SageMaker endpoint.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -42,25 +43,40 @@ pub struct Args {
     /// Wire format for the endpoint: json (Hugging Face toolkit) or jsonlines.
     #[arg(long, default_value = "json")]
     format: WireFormat,
-    /// Partitions looked at: today and the days before it.
-    #[arg(long, default_value_t = 3)]
-    lookback_days: u32,
-    /// Look at every partition there is, whatever its date.
+    /// Look only at today and the days before it (as the Lambda does), plus the partitions
+    /// ingest recorded as grown. Default: every partition, whatever its date.
+    #[arg(long)]
+    lookback_days: Option<u32>,
+    /// Look at every partition there is, whatever its date (the default).
     #[arg(long, conflicts_with = "lookback_days")]
     all_dates: bool,
-    /// "Today" for the look-back window (YYYY-MM-DD, default: today in UTC).
+    /// "Today" for --lookback-days (YYYY-MM-DD, default: today in UTC).
     #[arg(long)]
     today: Option<NaiveDate>,
     /// Also write the transcript as the labeled parts' last column.
     #[arg(long)]
     include_transcript: bool,
+    /// Print the run's JSON report (the default when stdout is not a terminal) instead of a
+    /// short summary.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let report = with_store(&args.store, args.endpoint_url.as_deref(), Run(&args)).await?;
-        println!("{}", serde_json::to_string(&report)?);
+        if args.json || !std::io::stdout().is_terminal() {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!(
+                "{}",
+                summary(&report, &store_name(&args.store), &args.prefix)
+            );
+        }
+        if let Some(e) = &report.error {
+            bail!("{e}; run again to retry");
+        }
         if report.failed() {
             bail!(
                 "{} partition(s) failed; run again to retry them",
@@ -80,15 +96,13 @@ impl AsyncStoreFn<RunReport> for Run<'_> {
         let today = args
             .today
             .unwrap_or_else(|| chrono::Utc::now().date_naive());
-        let mut settings = classify::Settings {
-            layout: layout.clone(),
-            lookback_days: args.lookback_days,
+        let settings = classify::Settings {
+            layout,
+            lookback_days: args.lookback_days.unwrap_or(1),
+            every_partition: args.lookback_days.is_none(),
             include_transcript: args.include_transcript,
             ..classify::Settings::default()
         };
-        if args.all_dates {
-            settings.lookback_days = days_back_to_oldest(&store, &layout, today).await?;
-        }
         let bar = ProgressBar::new_spinner().with_style(
             ProgressStyle::with_template("classify {spinner} {pos} rows labeled {per_sec}")
                 .expect("valid template"),
@@ -118,25 +132,66 @@ impl AsyncStoreFn<RunReport> for Run<'_> {
     }
 }
 
-/// Look-back that reaches the oldest master partition.
-async fn days_back_to_oldest<S: ObjectStore>(
-    store: &S,
-    layout: &Layout,
-    today: NaiveDate,
-) -> Result<u32> {
-    let mut oldest = today;
-    for meta in store.list(&layout.masters_prefix()).await? {
-        let date = meta
-            .key
-            .split("date=")
-            .nth(1)
-            .and_then(|s| s.get(..10))
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-        if let Some(d) = date {
-            oldest = oldest.min(d);
+/// The store as the user named it.
+fn store_name(arg: &StoreArg) -> String {
+    match arg {
+        StoreArg::Local(dir) => dir.display().to_string(),
+        StoreArg::S3 { bucket } => format!("s3://{bucket}"),
+    }
+}
+
+/// What a person at a terminal reads after a run: what was labeled where, what failed, and
+/// a hint when nothing was there to label.
+fn summary(report: &RunReport, store: &str, prefix: &str) -> String {
+    let labeled: Vec<&str> = report
+        .partitions
+        .iter()
+        .filter(|p| p.rows_labeled > 0)
+        .map(|p| p.date.as_str())
+        .collect();
+    let calls = |n: u64| if n == 1 { "call" } else { "calls" };
+    let mut out = format!(
+        "labeled {} {} in {} partition{}",
+        report.rows_labeled,
+        calls(report.rows_labeled),
+        labeled.len(),
+        if labeled.len() == 1 { "" } else { "s" }
+    );
+    if !labeled.is_empty() {
+        const SHOWN: usize = 5;
+        let mut dates = labeled[..labeled.len().min(SHOWN)].join(", ");
+        if labeled.len() > SHOWN {
+            dates.push_str(&format!(", and {} more", labeled.len() - SHOWN));
+        }
+        out.push_str(&format!(" ({dates})"));
+    }
+    out.push_str(&format!("; {} failed", report.rows_failed));
+    if report.rows_skipped > 0 {
+        out.push_str(&format!(
+            ", {} skipped (no transcript)",
+            report.rows_skipped
+        ));
+    }
+    let failed: Vec<&str> = report
+        .partitions
+        .iter()
+        .filter(|p| p.error.is_some())
+        .map(|p| p.date.as_str())
+        .collect();
+    if !failed.is_empty() {
+        out.push_str(&format!("\nfailed partitions: {}", failed.join(", ")));
+    }
+    if report.rows_read == 0 && failed.is_empty() {
+        if report.partitions.iter().all(|p| p.master_bytes == 0) {
+            out.push_str(&format!(
+                "\nnothing to label: no master CSVs under {store}/{prefix}transcripts/; \
+                 run `calltype ingest --store {store}` first"
+            ));
+        } else {
+            out.push_str("\nnothing new: every row is labeled already");
         }
     }
-    Ok(u32::try_from((today - oldest).num_days()).unwrap_or(0) + 1)
+    out
 }
 
 /// The in-process adapter: a trained model, run on the blocking pool.
@@ -202,5 +257,63 @@ impl<C: Classifier> Classifier for Counted<C> {
         let out = self.0.classify(texts).await?;
         self.1.inc(out.len() as u64);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use classify::PartitionReport;
+
+    fn partition(date: &str, master_bytes: u64, labeled: u64) -> PartitionReport {
+        PartitionReport {
+            date: date.into(),
+            master_bytes,
+            rows_read: labeled,
+            rows_labeled: labeled,
+            ..PartitionReport::default()
+        }
+    }
+
+    fn report(partitions: Vec<PartitionReport>) -> RunReport {
+        RunReport {
+            rows_read: partitions.iter().map(|p| p.rows_read).sum(),
+            rows_labeled: partitions.iter().map(|p| p.rows_labeled).sum(),
+            partitions,
+            ..RunReport::default()
+        }
+    }
+
+    #[test]
+    fn the_summary_names_the_partitions_labeled() {
+        let r = report(vec![
+            partition("2024-03-01", 900, 7),
+            partition("2024-03-02", 900, 5),
+            partition("2026-11-20", 0, 0),
+        ]);
+        assert_eq!(
+            summary(&r, "bucket", "calltype/"),
+            "labeled 12 calls in 2 partitions (2024-03-01, 2024-03-02); 0 failed"
+        );
+    }
+
+    #[test]
+    fn the_summary_says_why_nothing_was_labeled() {
+        let empty = summary(
+            &report(vec![partition("2026-11-20", 0, 0)]),
+            "b",
+            "calltype/",
+        );
+        assert!(
+            empty.contains("no master CSVs under b/calltype/transcripts/")
+                && empty.contains("calltype ingest --store b"),
+            "{empty}"
+        );
+        let done = summary(
+            &report(vec![partition("2024-03-01", 900, 0)]),
+            "b",
+            "calltype/",
+        );
+        assert!(done.ends_with("every row is labeled already"), "{done}");
     }
 }
