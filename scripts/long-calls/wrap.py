@@ -16,13 +16,16 @@ schedule, …) so it cannot give the label away.
         [--pool eval|train] [--fraction F]
 
 `--pool train` draws the talk from a second pool, disjoint from the validation set's, for
-training copies; `--fraction` wraps a seeded share of the calls.
+training copies; `--fraction` wraps a seeded share of the calls. Every run first checks that no
+sentence template of the eval pool is one of the train pool's and that no generic talk names a
+task (`check_pools`). `bench.py` builds the long-call benchmark from the eval pool.
 """
 import argparse
 import csv
 import json
 import os
 import random
+import re
 import sys
 import uuid
 from collections import defaultdict
@@ -154,7 +157,7 @@ TRAIN_OPENING = [
      ("AGENT", "Right? Okay, we're back in business.")],
     [("AGENT", "Can you spell your last name for me, just so I have it exactly right?"),
      ("CUSTOMER", "Sure, it's {spelled}."),
-     ("AGENT", "Perfect. And is the email address still the one starting with {c1}{c2}?"),
+     ("AGENT", "Okay. And is the email address still the one starting with {c1}{c2}?"),
      ("CUSTOMER", "Yes, that's the one, I haven't changed it in years."),
      ("AGENT", "Good, I'll keep that as your contact then.")],
     [("CUSTOMER", "Sorry, my dog is barking, just give me one second to close the door."),
@@ -192,6 +195,80 @@ TRAIN_CLOSING = [
      ("AGENT", "Of course. Is the number ending {digits} the best one if we need to follow up?"),
      ("CUSTOMER", "Yes, that's my cell.")],
 ]
+
+# Generic talk from the middle of a call (holds, line trouble, note-taking, small talk), in the
+# eval pool's wording. Only the benchmark (`bench.py`) uses it, so `wrap.py`'s output is unchanged.
+FILLER = [
+    [("AGENT", "I'm just going to pop you on hold for a moment while I speak to my team leader, I "
+               "won't be long."),
+     ("CUSTOMER", "Okay, I'll wait here."),
+     ("AGENT", "Thanks for waiting, {name}. My team leader has confirmed what I thought, so we can "
+               "carry on."),
+     ("CUSTOMER", "Oh good, that's a relief.")],
+    [("CUSTOMER", "Sorry, could you say that again? You went very quiet for a second there."),
+     ("AGENT", "Of course, can you hear me better now? I've moved a little closer to the "
+               "microphone."),
+     ("CUSTOMER", "Yes, much better, thank you.")],
+    [("AGENT", "While the page refreshes, can I ask how you found the automated menu earlier? "
+               "We're trying to make it quicker."),
+     ("CUSTOMER", "It was alright, a bit long maybe, I pressed zero in the end."),
+     ("AGENT", "That's useful feedback, I'll pass it on. Honestly, it's what most people say.")],
+    [("AGENT", "I'm typing up my notes as we go so nobody has to ask you all this again, give me a "
+               "second."),
+     ("CUSTOMER", "Sure, there's no hurry."),
+     ("AGENT", "Right, that's all written down. I've put today's date, the time and a short "
+               "summary in there.")],
+    [("CUSTOMER", "Do you mind if I put you on speaker? I need both hands for a moment."),
+     ("AGENT", "Not at all, go ahead."),
+     ("CUSTOMER", "Okay, I'm back. Thanks for bearing with me."),
+     ("AGENT", "No problem at all, {name}.")],
+    [("AGENT", "Can I just check I've got the spelling of your surname right, is that {surname}?"),
+     ("CUSTOMER", "Yes, that's right."),
+     ("AGENT", "Thank you, one of the older records had it slightly different, I've corrected "
+               "that now.")],
+    [("AGENT", "Apologies, it's gone a bit noisy in the office behind me, so you might hear people "
+               "chatting."),
+     ("CUSTOMER", "That's fine, I can barely hear it."),
+     ("AGENT", "Oh good. It always gets busy around this time, everyone comes back from lunch "
+               "at once.")],
+]
+
+# Words that name or give away STAR's tasks (its flows and subflows, and their obvious synonyms):
+# no generic talk may contain a word starting with one of these.
+TASK_WORDS = [
+    "apartment", "flat", "rent", "bank", "balance", "fraud", "doctor", "appointment", "clinic",
+    "hotel", "room", "meeting", "party", "parties", "rsvp", "invit", "plane", "flight", "airline",
+    "restaurant", "table", "reservation", "ride", "taxi", "driver", "spaceship", "oxygen",
+    "trip", "direction", "trivia", "weather", "forecast", "rain", "book", "schedul",
+]
+
+
+def sentences(pools):
+    """The sentence templates of some pools of exchanges, lower-cased, punctuation dropped."""
+    out = set()
+    for pool in pools:
+        for exchange in pool:
+            for _, text in exchange:
+                for s in re.split(r"(?<=[.?!])\s+", text):
+                    out.add(" ".join(re.sub(r"[^a-z0-9{}' ]", " ", s.lower()).split()))
+    return out
+
+
+def check_pools():
+    """Fails (SystemExit) if a sentence template of the eval pool is also one of the train pool's,
+    or if any generic talk names one of STAR's tasks."""
+    problems = []
+    shared = sentences([OPENING, CLOSING, FILLER]) & sentences([TRAIN_OPENING, TRAIN_CLOSING])
+    problems += [f"sentence in both the eval and the train pool: {s!r}" for s in sorted(shared)]
+    for name, pool in [("OPENING", OPENING), ("CLOSING", CLOSING), ("FILLER", FILLER),
+                       ("TRAIN_OPENING", TRAIN_OPENING), ("TRAIN_CLOSING", TRAIN_CLOSING)]:
+        for exchange in pool:
+            for _, text in exchange:
+                for w in re.findall(r"[a-z]+", text.lower()):
+                    if any(w.startswith(t) for t in TASK_WORDS):
+                        problems.append(f"{name}: {w!r} names a task: {text!r}")
+    if problems:
+        sys.exit("generic talk check failed:\n  " + "\n  ".join(problems))
 
 
 def values(rng, who, pool="eval"):
@@ -239,6 +316,12 @@ def wrap(doc, rng, pool="eval"):
     opening_pool, closing_pool = (OPENING, CLOSING) if pool == "eval" else (TRAIN_OPENING, TRAIN_CLOSING)
     opening = talk(opening_pool, 150, 1500, rng, who, pool)
     closing = talk(closing_pool, 150, 1000, rng, who, pool)
+    return assemble(doc, opening, closing, rng)
+
+
+def assemble(doc, opening, closing, rng):
+    """`doc` with `opening` and `closing` ((role, text) turns) around its transcript, offsets
+    shifted so the turns stay in time order; also the number of words in the new transcript."""
     out, t = [], 0
     for role, text in opening:
         x, t = turn(role, text, t, rng)
@@ -278,6 +361,7 @@ def main():
     ap.add_argument("--fraction", type=float,
                     help="wrap only this share of the calls (seeded); the rest are not written")
     a = ap.parse_args()
+    check_pools()
     rng = random.Random(a.seed)
     files = sorted(f for f in os.listdir(a.src) if f.endswith(".json"))
     if a.per_label:

@@ -8,6 +8,7 @@ the Banking77 section; otherwise it is left out.
     python3 scripts/quality/report.py WORK [--seconds N] [--rev REV] [--keep QUALITY.md] > QUALITY.md
 """
 import argparse
+import csv
 import json
 import os
 import platform
@@ -108,67 +109,163 @@ def section(out, work, name, title, goal_text, goal_ok, train_step, eval_step, s
     return True
 
 
-def trial(work, model, lt):
-    """A plain-dev result from the trials `calltype train` ran when choosing the long-text
-    strategy (head+tail and mean-pooled windows), when no eval report exists for it."""
-    log = load(os.path.join(work, model, "training_log.json")) or {}
-    for strategy, stats in log.get("long_text_trials") or []:
-        kind = strategy.get("kind")
-        if kind == "head_tail" and lt == f"head-tail:{strategy['head_fraction']}":
-            return stats
-        if kind == "windows" and strategy.get("pool", "mean") == "mean" and lt == f"windows:{strategy['overlap']}":
-            return stats
-    return None
+LONG_MODELS = [("star", "plain-trained (the STAR model above)"),
+               ("star-long", "long-trained (a third of the training calls wrapped)")]
+POSITIONS = ["early", "middle", "late"]
+BUCKETS = ["1000-2000", "2000-3500", "3500-5000"]
+ECE_BINS = 10
+
+
+def read_csv(path):
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        return None
+
+
+def scores(rows):
+    """Accuracy and macro-F1 of predictions.csv rows, macro-F1 as `calltype eval` computes it:
+    the mean F1 over the labels that are true or predicted in `rows`."""
+    labels = {r["label"] for r in rows} | {r["predicted"] for r in rows}
+    f1s = []
+    for lab in labels:
+        tp = sum(r["label"] == lab and r["predicted"] == lab for r in rows)
+        support = sum(r["label"] == lab for r in rows)
+        predicted = sum(r["predicted"] == lab for r in rows)
+        p = tp / predicted if predicted else 0.0
+        rc = tp / support if support else 0.0
+        f1s.append(2 * p * rc / (p + rc) if p + rc else 0.0)
+    acc = sum(r["label"] == r["predicted"] for r in rows) / len(rows)
+    return acc, sum(f1s) / len(f1s)
+
+
+def ece(rows, bins=ECE_BINS):
+    """Expected calibration error of the winning label's score: |accuracy - mean score| per
+    equal-width score bin, weighted by the bin's share of the rows."""
+    total = 0.0
+    for b in range(bins):
+        inside = [r for r in rows
+                  if min(int(float(r["score"]) * bins), bins - 1) == b]
+        if inside:
+            acc = sum(r["label"] == r["predicted"] for r in inside) / len(inside)
+            conf = sum(float(r["score"]) for r in inside) / len(inside)
+            total += len(inside) / len(rows) * abs(acc - conf)
+    return total
+
+
+def calibration(report, rows):
+    """The report's ECE when `calltype eval` wrote one, else computed here (marked (c))."""
+    if report and report.get("ece") is not None:
+        return f"{report['ece']:.4f}", False
+    return f"{ece(rows):.4f} (c)", True
 
 
 def long_section(out, work, stamp_line):
-    models = [("star", "STAR model (plain training calls)"),
-              ("star-long", "trained with wrapped calls among its training calls")]
-    strategies = [("head-tail:0.5", "head+tail (half each end)"),
-                  ("windows:31", "windows, mean pooling"),
-                  ("windows:31:max", "windows, max pooling")]
-    rows, from_trials = [], False
-    for m, mdesc in models:
-        for lt, ldesc in strategies:
-            plain = load(os.path.join(work, f"long-{m}-plain-{lt}", "report.json"))
-            mark = ""
-            if plain is None:
-                plain, mark = trial(work, m, lt), " (t)"
-                from_trials |= plain is not None
-            wrapped = load(os.path.join(work, f"long-{m}-wrapped-{lt}", "report.json"))
-            if not (plain and wrapped):
-                continue
-            rows.append(f"| {mdesc} | {ldesc} | {plain['accuracy']:.4f}{mark} | {plain['macro_f1']:.4f}{mark} | "
-                        f"{wrapped['accuracy']:.4f} | {wrapped['macro_f1']:.4f} |")
-    if not rows:
+    manifest = read_csv(os.path.join(work, "long-bench", "manifest.csv"))
+    if not manifest:
+        return False
+    cell = {r["contact_id"]: r for r in manifest}
+    results = {}
+    for m, _ in LONG_MODELS:
+        plain_rep = load(os.path.join(work, f"long-{m}-plain", "report.json"))
+        plain = read_csv(os.path.join(work, f"long-{m}-plain", "predictions.csv"))
+        bench_rep = load(os.path.join(work, f"long-{m}-bench", "report.json"))
+        bench = read_csv(os.path.join(work, f"long-{m}-bench", "predictions.csv"))
+        if not (plain_rep and plain and bench_rep and bench):
+            continue
+        missing = [r["contact_id"] for r in bench if r["contact_id"] not in cell]
+        if missing or len(bench) != len(manifest):
+            raise SystemExit(f"long-{m}-bench/predictions.csv does not match the benchmark's "
+                             f"manifest ({len(bench)} rows, {len(manifest)} calls, "
+                             f"{len(missing)} unknown ids)")
+        for r in bench:
+            r.update(position=cell[r["contact_id"]]["position"], bucket=cell[r["contact_id"]]["bucket"])
+        results[m] = (plain_rep, plain, bench_rep, bench)
+    if not results:
         return False
     out.append(f"## {LONG_TITLE}\n")
     out.append(stamp_line)
-    out.append("Plain: the STAR dev calls. Wrapped: 8 dev calls per label (181) inside 150-1,500 words "
-               "of generic call-centre talk before and 150-1,000 after (`scripts/long-calls/wrap.py`, "
-               "eval pool; median 1,512 words a call). All at 128 tokens a sequence; windows share 31 "
-               "tokens. The second model's training set adds a third of the training calls wrapped "
-               "in a disjoint pool of generic talk (`--pool train`), so generic talk appears with "
-               "every label. See docs/long-calls.md for what was chosen and why.\n")
-    out.append("| model | inference | plain accuracy | plain macro-F1 | wrapped accuracy | wrapped macro-F1 |")
-    out.append("|---|---|---:|---:|---:|---:|")
-    out.extend(rows)
-    if from_trials:
-        out.append("\n(t): from the dev trials `calltype train` itself ran after training (`long_text_trials` "
-                   "in the model's `training_log.json`): the same dev calls and settings as `calltype eval "
-                   "--long-text`, which gives identical numbers where both were run.")
-    c = command(work, "long-train")
-    if c:
-        out.append(f"\nThe second model:\n```sh\n{c}\n```")
+    words = sorted(int(r["words"]) for r in manifest)
+    labels = {r["label"] for r in manifest}
+    per_cell = len(manifest) // (len(labels) * len(POSITIONS) * len(BUCKETS))
+    out.append(
+        f"The benchmark (`scripts/long-calls/bench.py`, docs/long-calls.md): {len(manifest)} calls, "
+        f"{per_cell} per label ({len(labels)} labels) in each of 3 positions x 3 length buckets, "
+        f"made of {len({r['source_contact_id'] for r in manifest})} distinct STAR dev calls inside "
+        f"generic call-centre talk of the eval pool, which shares no sentence with the train pool "
+        f"the long-trained model saw; words per call median {words[len(words) // 2]:,}, min "
+        f"{words[0]:,}, max {words[-1]:,}. Position: the share of the generic words before the STAR "
+        f"conversation (early 0-10%, middle 45-55%, late 90-100%). Length bucket: words in the "
+        f"whole call. Both models label with the long-call strategy saved with them "
+        f"(`calltype eval` without overrides). Plain dev: the "
+        f"{next(iter(results.values()))[0]['examples']} STAR dev calls as they are.\n")
+    goal = results.get("star-long")
+    if goal:
+        plain_rep, _, _, bench = goal
+        slices = [scores([r for r in bench if r["position"] == p])[1] for p in POSITIONS]
+        slices += [scores([r for r in bench if r["bucket"] == b])[1] for b in BUCKETS]
+        ok = min(slices) >= 0.95 and plain_rep["macro_f1"] >= 0.99
+        out.append(f"**Goal** long-trained model: macro-F1 >= 0.95 at every position and length "
+                   f"bucket, >= 0.99 on plain dev: **{'met' if ok else 'not met'}** (lowest "
+                   f"position/bucket macro-F1 {min(slices):.4f}, plain dev {plain_rep['macro_f1']:.4f}).\n")
+    out.append("| model | plain dev accuracy | plain dev macro-F1 | plain dev ECE | benchmark accuracy "
+               "| benchmark macro-F1 | benchmark ECE |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    computed = False
+    for m, desc in LONG_MODELS:
+        if m not in results:
+            continue
+        plain_rep, plain, bench_rep, bench = results[m]
+        pe, c1 = calibration(plain_rep, plain)
+        be, c2 = calibration(bench_rep, bench)
+        computed |= c1 or c2
+        out.append(f"| {desc} | {plain_rep['accuracy']:.4f} | {plain_rep['macro_f1']:.4f} | {pe} | "
+                   f"{bench_rep['accuracy']:.4f} | {bench_rep['macro_f1']:.4f} | {be} |")
+    if computed:
+        out.append(f"\n(c): `calltype eval` wrote no ECE; computed here from predictions.csv (the "
+                   f"winning label's score, {ECE_BINS} equal-width bins).")
+    names = [m for m, _ in LONG_MODELS if m in results]
+    desc = dict(LONG_MODELS)
+    out.append("\nBy position and by length bucket (accuracy / macro-F1):\n")
+    out.append("| slice | calls | " + " | ".join(desc[m].split(" (")[0] for m in names) + " |")
+    out.append("|---|---:|" + "---:|" * len(names))
+    slices = [(f"position {p}", "position", p) for p in POSITIONS]
+    slices += [(f"{b.replace('-', ' to ')} words", "bucket", b) for b in BUCKETS]
+    for title, key, value in slices:
+        cells, n = [], 0
+        for m in names:
+            rows = [r for r in results[m][3] if r[key] == value]
+            n = len(rows)
+            acc, f1 = scores(rows)
+            cells.append(f"{acc:.4f} / {f1:.4f}")
+        out.append(f"| {title} | {n} | " + " | ".join(cells) + " |")
+    for m in names:
+        bench = results[m][3]
+        out.append(f"\nAccuracy of the {desc[m].split(' (')[0]} model per cell (position x words):\n")
+        out.append("| position | " + " | ".join(BUCKETS) + " |")
+        out.append("|---|" + "---:|" * len(BUCKETS))
+        for p in POSITIONS:
+            accs = [scores([r for r in bench if r["position"] == p and r["bucket"] == b])[0]
+                    for b in BUCKETS]
+            out.append(f"| {p} | " + " | ".join(f"{a:.4f}" for a in accs) + " |")
+    out[-1] += "\n"
+    for step, what in [("long-train", "The long-trained model"),
+                       ("long-star-long-bench", "Its benchmark run")]:
+        c = command(work, step)
+        if c:
+            out.append(f"\n{what}:\n```sh\n{c}\n```")
     log = load(os.path.join(work, "star-long", "training_log.json"))
     if log:
-        out.append("\n" + epochs_table(log) + "\n")
+        out.append(f"\n{log['train_examples']} training examples; the saved epoch is the one with the "
+                   f"lowest plain dev loss ({log['best_epoch']}).\n")
+        out.append(epochs_table(log) + "\n")
     return True
 
 
 STAR_TITLE = "STAR subflow (24 call types), train -> dev"
 B77_TITLE = "Banking77 (77 intents), our seeded 10% dev split"
-LONG_TITLE = "Long calls: head+tail against overlapping windows"
+LONG_TITLE = "Long calls: the long-call benchmark, by position and length"
 
 
 def main():

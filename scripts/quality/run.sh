@@ -4,12 +4,16 @@
 #
 #   star      STAR subflow (24 call types): train on train/, evaluate on dev/      goal macro-F1 >= 0.99
 #   banking77 Banking77 (77 intents): our seeded, stratified 10% dev split        goal accuracy >= 92%
-#   long      long calls: STAR dev calls wrapped in generic call-centre talk; head+tail against
-#             overlapping windows (mean and max pooling), for the STAR model above and for one
-#             trained with wrapped calls among its training calls (docs/long-calls.md)
+#   long      the long-call benchmark (scripts/long-calls/bench.py: STAR dev calls inside 1,000-5,000
+#             words of generic talk, early / middle / late), for the STAR model above and for one
+#             trained with the same command and settings on STAR train where a third of the calls
+#             are wrapped in a disjoint pool of generic talk (docs/long-calls.md)
 #
 # Knobs: QUALITY_SECTIONS ("star banking77 long"), QUALITY_WORK (quality-out, kept: models and
-# reports), QUALITY_OUT (QUALITY.md), CALLTYPE_SHARED (../shared), CARGO, RAYON_NUM_THREADS.
+# reports), QUALITY_OUT (QUALITY.md), CALLTYPE_SHARED (../shared), CARGO, RAYON_NUM_THREADS,
+# QUALITY_BENCH_PER_CELL (2: calls per label in each position x length cell of the benchmark),
+# QUALITY_BIN (a calltype binary to use instead of building the release CLI) and
+# QUALITY_BACKBONE (instead of fetching all-MiniLM-L6-v2), for quick trial runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CARGO=${CARGO:-cargo}
@@ -17,19 +21,26 @@ SHARED=${CALLTYPE_SHARED:-../shared}
 WORK=${QUALITY_WORK:-quality-out}
 OUT=${QUALITY_OUT:-QUALITY.md}
 SECTIONS=${QUALITY_SECTIONS:-star banking77 long}
-BACKBONE=models/all-MiniLM-L6-v2
+PER_CELL=${QUALITY_BENCH_PER_CELL:-2}
+BACKBONE=${QUALITY_BACKBONE:-models/all-MiniLM-L6-v2}
 STAR=$SHARED/datasets/star-contactlens
 B77=$SHARED/datasets/banking77/train.csv
-for need in "$STAR/train" "$STAR/dev" "$B77"; do
+needs=("$STAR/train" "$STAR/dev")
+[[ " $SECTIONS " == *" banking77 "* ]] && needs+=("$B77")
+for need in "${needs[@]}"; do
   [[ -e $need ]] || { echo "missing $need: the quality runs need ../shared (or CALLTYPE_SHARED)" >&2; exit 1; }
 done
 mkdir -p "$WORK"
-scripts/fetch-backbone.sh >&2
-echo "== building the release CLI" >&2
-$CARGO build --release --locked -p calltype >&2
-target=$($CARGO metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-bin=$target/release/calltype
+[[ -n ${QUALITY_BACKBONE:-} ]] || scripts/fetch-backbone.sh >&2
+if [[ -n ${QUALITY_BIN:-} ]]; then
+  bin=$QUALITY_BIN
+else
+  echo "== building the release CLI" >&2
+  $CARGO build --release --locked -p calltype >&2
+  target=$($CARGO metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  bin=$target/release/calltype
+fi
 start=$(date +%s)
 rev=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates scripts Cargo.lock || echo +changes)
 
@@ -66,28 +77,29 @@ fi
 
 if [[ " $SECTIONS " == *" long "* ]]; then
   [[ -d $WORK/star ]] || { echo "the long section needs the star model: QUALITY_SECTIONS='star long'" >&2; exit 1; }
-  # The validation set: 8 dev calls per label, wrapped in the eval pool's generic talk.
-  rm -rf "$WORK/wrapped-dev" "$WORK/wrapped-train" "$WORK/star-aug"
-  python3 scripts/long-calls/wrap.py "$STAR/dev" "$WORK/wrapped-dev" \
-    --labels "$STAR/dev/labels_subflow.csv" --per-label 8 >&2
-  # Training copies: a third of the training calls wrapped in the disjoint train pool, under new
-  # contact ids, beside the plain training calls.
+  rm -rf "$WORK/long-bench" "$WORK/wrapped-train" "$WORK/star-long-data" "$WORK/star-long"
+  # The benchmark: PER_CELL dev calls per label in each of 3 positions x 3 length buckets, in the
+  # eval pool's generic talk (bench.py checks it shares no sentence with the train pool).
+  python3 scripts/long-calls/bench.py "$STAR/dev" "$WORK/long-bench" \
+    --labels "$STAR/dev/labels_subflow.csv" --per-cell "$PER_CELL" >&2
+  # The long-trained model's data: STAR train where a seeded third of the calls are replaced by
+  # copies wrapped in the train pool's generic talk (same contact ids, so the same labels CSV).
   python3 scripts/long-calls/wrap.py "$STAR/train" "$WORK/wrapped-train" --pool train \
-    --fraction 0.34 --seed 11 --new-ids --labels "$STAR/train/labels_subflow.csv" >&2
-  mkdir -p "$WORK/star-aug"
-  for f in "$STAR"/train/*.json "$WORK"/wrapped-train/*.json; do ln -s "$(realpath "$f")" "$WORK/star-aug/"; done
-  { cat "$STAR/train/labels_subflow.csv"; tail -n +2 "$WORK/wrapped-train/labels.csv"; } >"$WORK/star-aug/labels.csv"
-  rm -rf "$WORK/star-long"
-  step long-train "$bin" train --backbone "$BACKBONE" --data "$WORK/star-aug" \
-    --labels "$WORK/star-aug/labels.csv" --dev "$STAR/dev" --dev-labels "$STAR/dev/labels_subflow.csv" \
-    --max-tokens 128 --epochs 2 --batch-size 16 --lr 1e-4 --out "$WORK/star-long"
+    --fraction 0.3333 --seed 11 >&2
+  mkdir -p "$WORK/star-long-data"
+  for f in "$STAR"/train/*.json; do
+    w=$WORK/wrapped-train/${f##*/}
+    [[ -e $w ]] && f=$w
+    ln -s "$(realpath "$f")" "$WORK/star-long-data/"
+  done
+  step long-train "$bin" train --backbone "$BACKBONE" --data "$WORK/star-long-data" \
+    --labels "$STAR/train/labels_subflow.csv" --dev "$STAR/dev" \
+    --dev-labels "$STAR/dev/labels_subflow.csv" "${star_settings[@]}" --out "$WORK/star-long"
   for model in star star-long; do
-    for lt in head-tail:0.5 windows:31 windows:31:max; do
-      step "long-$model-plain-$lt" "$bin" eval --model "$WORK/$model" "${star_dev[@]}" \
-        --long-text "$lt" --report "$WORK/long-$model-plain-$lt"
-      step "long-$model-wrapped-$lt" "$bin" eval --model "$WORK/$model" --data "$WORK/wrapped-dev" \
-        --labels "$STAR/dev/labels_subflow.csv" --long-text "$lt" --report "$WORK/long-$model-wrapped-$lt"
-    done
+    step "long-$model-plain" "$bin" eval --model "$WORK/$model" "${star_dev[@]}" \
+      --report "$WORK/long-$model-plain"
+    step "long-$model-bench" "$bin" eval --model "$WORK/$model" --data "$WORK/long-bench" \
+      --report "$WORK/long-$model-bench"
   done
 fi
 
