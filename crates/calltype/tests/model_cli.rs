@@ -648,3 +648,81 @@ fn train_takes_label_smoothing_and_logs_it() {
             .expect("json");
     assert_eq!(log["config"]["label_smoothing"].as_f64(), Some(0.1));
 }
+
+/// Copies the trained model to `dir` with `settings` as its calltype.json.
+fn model_with_settings(t: &Trained, dir: &Path, settings: Value) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    for entry in std::fs::read_dir(t.model()).expect("model dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+    std::fs::write(dir.join("calltype.json"), settings.to_string()).expect("settings");
+    dir.to_path_buf()
+}
+
+#[test]
+fn the_saved_pooling_and_temperature_are_what_predict_and_eval_use() {
+    let Some(t) = trained() else { return };
+    let settings = |pool: &str, temperature: f64| {
+        serde_json::json!({
+            "max_tokens": 12,
+            "long_text": {"kind": "windows", "overlap": 2, "pool": pool},
+            "batch_size": 4,
+            "temperature": temperature
+        })
+    };
+    let long = "hello and thank you for calling today, please hold the line while i check \
+                your details, my card was stolen and i need a new card, is there anything \
+                else, thank you for your patience and have a nice day";
+    let scores = |model: &Path| -> Vec<f64> {
+        let (stdout, _) = ok(&["predict", "--model", s(model), "--all-scores", long]);
+        let line: Value = serde_json::from_str(stdout.trim()).expect("json line");
+        let scores = line["scores"].as_object().expect("scores");
+        LABELS
+            .iter()
+            .map(|l| scores[*l].as_f64().expect("p"))
+            .collect()
+    };
+    let base = scores(&model_with_settings(
+        t,
+        &t.dir.path().join("max"),
+        settings("max", 1.0),
+    ));
+    let hot_dir = model_with_settings(t, &t.dir.path().join("hot"), settings("max", 3.0));
+    let hot = scores(&hot_dir);
+    // Temperature 3 is softmax(ln p / 3) of the scores at temperature 1.
+    let logs: Vec<f64> = base.iter().map(|p| p.ln() / 3.0).collect();
+    let total: f64 = logs.iter().map(|l| l.exp()).sum();
+    for (h, l) in hot.iter().zip(&logs) {
+        assert!((h - l.exp() / total).abs() < 1e-4, "{hot:?} vs {base:?}");
+    }
+
+    // eval reads the same file, reports it, and scores with it.
+    let data = t.dir.path().join("one-long.csv");
+    write_csv(
+        &data,
+        &[("long-0".to_string(), long.to_string(), "card".to_string())],
+    );
+    let report = t.dir.path().join("report-hot");
+    ok(&[
+        "eval",
+        "--model",
+        s(&hot_dir),
+        "--data",
+        s(&data),
+        "--report",
+        s(&report),
+    ]);
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(r["inference"]["long_text"]["pool"], "max", "{r}");
+    assert_eq!(r["inference"]["temperature"], 3.0, "{r}");
+    let card = LABELS.iter().position(|l| *l == "card").expect("card");
+    let loss = r["loss"].as_f64().expect("loss");
+    assert!(
+        (loss + hot[card].ln()).abs() < 1e-3,
+        "{loss} vs {}",
+        hot[card]
+    );
+}

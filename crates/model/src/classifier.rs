@@ -26,6 +26,9 @@ pub struct InferenceSettings {
     /// Sequences per forward pass, at most; long sequences get fewer (rows × tokens² is capped
     /// at 32 × 128², since attention scores grow with the square of the length).
     pub batch_size: usize,
+    /// Logits are divided by this before the softmax (temperature scaling, fitted on dev data
+    /// by `calltype train` so that a label's score is a calibrated probability; 1: none).
+    pub temperature: f32,
 }
 
 impl Default for InferenceSettings {
@@ -34,6 +37,7 @@ impl Default for InferenceSettings {
             max_tokens: 256,
             long_text: LongText::default(),
             batch_size: 32,
+            temperature: 1.0,
         }
     }
 }
@@ -139,56 +143,52 @@ impl Classifier {
 
     fn probabilities_on_pool(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         let s = self.settings;
-        let mut segments: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        let mut segments: Vec<Vec<u32>> = Vec::new();
         for (i, t) in texts.iter().enumerate() {
             for ids in self.encoder.encode(t, s.max_tokens, s.long_text)? {
-                segments.push((i, ids));
+                owner.push(i);
+                segments.push(ids);
             }
         }
-        let mut order: Vec<usize> = (0..segments.len()).collect();
-        order.sort_by_key(|&j| segments[j].1.len());
+        let logits = self.logits_on_pool(&segments)?;
+        let pool = match s.long_text {
+            LongText::Windows { pool, .. } => pool,
+            LongText::HeadTail { .. } => Pool::Mean,
+        };
         let n = self.labels.len();
-        let max_pool = matches!(
-            s.long_text,
-            LongText::Windows {
-                pool: Pool::Max,
-                ..
-            }
-        );
-        let mut sums = vec![vec![0f64; n]; texts.len()];
-        let mut maxes = vec![vec![0f32; n]; texts.len()];
-        let mut counts = vec![0usize; texts.len()];
+        let mut bags: Vec<Vec<&[f32]>> = vec![Vec::new(); texts.len()];
+        for (text, l) in owner.into_iter().zip(&logits) {
+            bags[text].push(l);
+        }
+        Ok(bags
+            .into_iter()
+            .map(|bag| pool_logits(&bag, pool, s.temperature, n))
+            .collect())
+    }
+
+    /// Logits of already tokenized sequences, in input order. Sequences are grouped by
+    /// length so that padding is small. Must run on the rayon pool (see [`Self::probabilities`]).
+    fn logits_on_pool(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&j| seqs[j].len());
+        let mut out = vec![Vec::new(); seqs.len()];
         let ctx = Ctx::eval();
-        for chunk in batches(&order, |j| segments[j].1.len(), s.batch_size) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(|&j| segments[j].1.as_slice()).collect();
-            let batch = Batch::new(&seqs, self.encoder.pad_id(), &Device::Cpu)?;
-            let probs: Vec<Vec<f32>> = self.model.probabilities(&batch, &ctx)?.to_vec2()?;
-            for (&j, p) in chunk.iter().zip(probs) {
-                let text = segments[j].0;
-                counts[text] += 1;
-                for ((acc, m), x) in sums[text].iter_mut().zip(&mut maxes[text]).zip(p) {
-                    *acc += x as f64;
-                    *m = m.max(x);
-                }
+        for chunk in batches(&order, |j| seqs[j].len(), self.settings.batch_size) {
+            let rows: Vec<&[u32]> = chunk.iter().map(|&j| seqs[j].as_slice()).collect();
+            let batch = Batch::new(&rows, self.encoder.pad_id(), &Device::Cpu)?;
+            let logits: Vec<Vec<f32>> = self.model.forward(&batch, &ctx)?.to_vec2()?;
+            for (&j, l) in chunk.iter().zip(logits) {
+                out[j] = l;
             }
         }
-        Ok(sums
-            .into_iter()
-            .zip(maxes)
-            .zip(counts)
-            .map(|((s, m), c)| {
-                if max_pool {
-                    let total: f32 = m.iter().sum();
-                    m.into_iter()
-                        .map(|x| x / total.max(f32::MIN_POSITIVE))
-                        .collect()
-                } else {
-                    s.into_iter()
-                        .map(|x| (x / c.max(1) as f64) as f32)
-                        .collect()
-                }
-            })
-            .collect())
+        Ok(out)
+    }
+
+    /// Logits of token-id sequences (`[CLS] … [SEP]`, within the model's positions), in
+    /// input order, temperature not applied: what training uses to pick a long call's windows.
+    pub fn sequence_logits(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        rayon::scope(|_| self.logits_on_pool(seqs))
     }
 
     /// Best label, its probability and all probabilities for each text.
@@ -206,6 +206,60 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// One text's probabilities from the logits of its windows (one window for head+tail).
+///
+/// [`Pool::Max`]: per label the largest log-probability of any window, `z`, then
+/// `softmax(z / temperature)` (at temperature 1: each label's largest window probability,
+/// renormalised), the pooling training uses. [`Pool::Mean`] (and head+tail's one window): the
+/// mean of the windows' `softmax(logits / temperature)`. With one window every pooling gives
+/// `softmax(logits / temperature)`.
+pub fn pool_logits(bag: &[&[f32]], pool: Pool, temperature: f32, labels: usize) -> Vec<f32> {
+    let t = if temperature > 0.0 { temperature } else { 1.0 };
+    if bag.is_empty() {
+        return vec![1.0 / labels as f32; labels];
+    }
+    if pool == Pool::Max {
+        let mut z = vec![f64::NEG_INFINITY; labels];
+        for l in bag {
+            for (m, lp) in z.iter_mut().zip(log_softmax(l)) {
+                *m = m.max(lp);
+            }
+        }
+        let z: Vec<f32> = z.into_iter().map(|x| x as f32).collect();
+        return softmax(&z, t);
+    }
+    let mut sums = vec![0f64; labels];
+    for l in bag {
+        for (acc, p) in sums.iter_mut().zip(softmax(l, t)) {
+            *acc += p as f64;
+        }
+    }
+    sums.into_iter()
+        .map(|x| (x / bag.len() as f64) as f32)
+        .collect()
+}
+
+/// `log(softmax(logits))`, in f64.
+fn log_softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+    let z: f64 = logits.iter().map(|&x| (x as f64 - max).exp()).sum();
+    let lz = max + z.ln();
+    logits.iter().map(|&x| x as f64 - lz).collect()
+}
+
+/// `softmax(logits / temperature)`, computed in f64.
+pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let t = temperature as f64;
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64 / t));
+    let exps: Vec<f64> = logits.iter().map(|&x| (x as f64 / t - max).exp()).collect();
+    let total: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| (e / total) as f32).collect()
 }
 
 /// Rows × tokens² allowed in one eval forward pass: 32 sequences of 128 tokens. Attention

@@ -1,4 +1,5 @@
-//! Evaluation: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix.
+//! Evaluation: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, and the
+//! expected calibration error of the winning label's score.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,10 +38,46 @@ pub struct EvalReport {
     pub per_class: Vec<ClassMetrics>,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
+    /// Expected calibration error of the winning label's score ([`ECE_BINS`] equal-width
+    /// bins): how far "score 0.8" is from "right 80% of the time", weighted by bin size.
+    #[serde(default)]
+    pub ece: f64,
 }
 
-/// Metrics from true and predicted label ids and the probabilities of the true labels.
-pub fn report(labels: &[String], truth: &[usize], pred: &[usize], p_true: &[f32]) -> EvalReport {
+/// Bins of [`expected_calibration_error`] (the common choice, as in Guo et al. 2017).
+pub const ECE_BINS: usize = 15;
+
+/// Expected calibration error: the examples are binned by `confidence` into `bins` equal-width
+/// bins of (0, 1]; the result is the mean over examples of |accuracy − mean confidence| of
+/// their bin.
+pub fn expected_calibration_error(confidence: &[f32], correct: &[bool], bins: usize) -> f64 {
+    let bins = bins.max(1);
+    let mut count = vec![0usize; bins];
+    let mut conf_sum = vec![0f64; bins];
+    let mut right = vec![0usize; bins];
+    for (&c, &ok) in confidence.iter().zip(correct) {
+        let c = (c as f64).clamp(0.0, 1.0);
+        let b = ((c * bins as f64).ceil() as usize).clamp(1, bins) - 1;
+        count[b] += 1;
+        conf_sum[b] += c;
+        right[b] += ok as usize;
+    }
+    let n = confidence.len().max(1) as f64;
+    (0..bins)
+        .filter(|&b| count[b] > 0)
+        .map(|b| (right[b] as f64 - conf_sum[b]).abs() / n)
+        .sum()
+}
+
+/// Metrics from true and predicted label ids, the probabilities of the true labels and those
+/// of the predicted ones (the scores a user sees).
+pub fn report(
+    labels: &[String],
+    truth: &[usize],
+    pred: &[usize],
+    p_true: &[f32],
+    p_pred: &[f32],
+) -> EvalReport {
     let n = labels.len();
     let mut confusion = vec![vec![0usize; n]; n];
     for (&t, &p) in truth.iter().zip(pred) {
@@ -80,7 +117,8 @@ pub fn report(labels: &[String], truth: &[usize], pred: &[usize], p_true: &[f32]
         });
     }
     let examples = truth.len();
-    let correct = truth.iter().zip(pred).filter(|(t, p)| t == p).count();
+    let right: Vec<bool> = truth.iter().zip(pred).map(|(t, p)| t == p).collect();
+    let correct = right.iter().filter(|&&r| r).count();
     let loss = p_true
         .iter()
         .map(|&p| -(p.max(1e-12) as f64).ln())
@@ -94,6 +132,7 @@ pub fn report(labels: &[String], truth: &[usize], pred: &[usize], p_true: &[f32]
         macro_f1: f1_sum / f1_count.max(1) as f64,
         per_class,
         confusion,
+        ece: expected_calibration_error(p_pred, &right, ECE_BINS),
     }
 }
 
@@ -116,7 +155,8 @@ pub fn evaluate(
     let probs = classifier.probabilities(&texts)?;
     let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
     let p_true: Vec<f32> = probs.iter().zip(&truth).map(|(p, &t)| p[t]).collect();
-    Ok(report(labels, &truth, &pred, &p_true))
+    let p_pred: Vec<f32> = probs.iter().zip(&pred).map(|(p, &i)| p[i]).collect();
+    Ok(report(labels, &truth, &pred, &p_true, &p_pred))
 }
 
 #[cfg(test)]
@@ -128,7 +168,13 @@ mod tests {
         let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         let truth = [0, 0, 1, 1, 2];
         let pred = [0, 1, 1, 1, 1];
-        let r = report(&labels, &truth, &pred, &[0.5; 5]);
+        let r = report(
+            &labels,
+            &truth,
+            &pred,
+            &[0.5; 5],
+            &[0.9, 0.6, 0.6, 0.6, 0.6],
+        );
         assert_eq!(
             r.confusion,
             vec![vec![1, 1, 0], vec![0, 2, 0], vec![0, 1, 0]]
@@ -139,5 +185,16 @@ mod tests {
         assert!((r.per_class[1].f1 - 2.0 / 3.0).abs() < 1e-12);
         assert!((r.macro_f1 - 4.0 / 9.0).abs() < 1e-12);
         assert!((r.loss - 2f64.ln()).abs() < 1e-6);
+        // Bin (0.867, 0.933]: 1 right at 0.9 -> 0.1; bin (0.533, 0.6]: 2 of 4 right at 0.6 -> 0.4.
+        assert!((r.ece - (0.1 + 4.0 * 0.1) / 5.0).abs() < 1e-6, "{}", r.ece);
+    }
+
+    #[test]
+    fn calibrated_scores_have_no_calibration_error() {
+        // Scores of 0.75 right 3 times in 4: calibrated; always right at 0.75: off by 0.25.
+        let conf = [0.75f32; 4];
+        assert!(expected_calibration_error(&conf, &[true, true, true, false], 15) < 1e-9);
+        let e = expected_calibration_error(&conf, &[true; 4], 15);
+        assert!((e - 0.25).abs() < 1e-6, "{e}");
     }
 }

@@ -35,7 +35,9 @@ pub enum Pool {
     #[default]
     Mean,
     /// Per label, the largest probability any window gives it, renormalised to sum to 1: the
-    /// most confident window decides, however many windows hold only generic talk.
+    /// most confident window decides, however many windows hold only generic talk. This is
+    /// the pooling `calltype train` learns end to end on long calls (`TrainConfig::bags`): a
+    /// window of generic talk learns to spread its probability, so it speaks for no label.
     Max,
 }
 

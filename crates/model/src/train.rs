@@ -61,6 +61,43 @@ pub struct TrainConfig {
     /// training, when a dev text is over budget, the saved model is also evaluated on dev with
     /// head+tail and both window poolings, for the log ([`TrainReport::long_text_trials`]).
     pub long_text: Option<LongText>,
+    /// How a call longer than one window trains. `Some`: as the bag of all its
+    /// windows, each label's largest window log-probability taken ([`Pool::Max`]), the loss on
+    /// the call's label (multiple-instance learning; [`BagTraining`]), and dev is evaluated
+    /// with that pooling. `None` (the default until `make quality` has measured bags on STAR):
+    /// cut head+tail to `max_tokens`. Calls within one window train the same either way, and
+    /// the saved model labels long calls with max-pooled windows in both cases.
+    pub bags: Option<BagTraining>,
+}
+
+/// Multiple-instance training of long calls, with a bounded cost: every `refresh_steps`
+/// optimiser steps, the current weights score (in eval mode, with the fast inference path)
+/// at most `scored` windows of each long call of the coming steps — a random sample, plus
+/// the windows chosen last time — and the call trains on `trained` of them: the window with
+/// the largest probability for the call's label, and those with the largest probability for
+/// the labels that compete most. The max pooling's gradient
+/// reaches exactly the window that gives each label its largest probability, and a label
+/// that barely competes gets little gradient (its pooled probability), so back-propagating
+/// through these windows alone loses little and costs `trained` windows a call, not all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BagTraining {
+    /// Windows of a call scored per refresh, at most.
+    pub scored: usize,
+    /// Windows of a call back-propagated per step.
+    pub trained: usize,
+    /// Optimiser steps between two scorings of the windows.
+    pub refresh_steps: usize,
+}
+
+impl Default for BagTraining {
+    fn default() -> Self {
+        Self {
+            scored: 16,
+            trained: 2,
+            refresh_steps: 32,
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -80,6 +117,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             memory_limit: Some(8 << 30),
             long_text: None,
+            bags: None,
         }
     }
 }
@@ -164,6 +202,20 @@ pub struct DevStats {
     pub accuracy: f64,
     /// Macro-F1.
     pub macro_f1: f64,
+    /// Expected calibration error of the winning label's score.
+    #[serde(default)]
+    pub ece: f64,
+}
+
+impl DevStats {
+    fn of(r: &crate::metrics::EvalReport) -> Self {
+        Self {
+            loss: r.loss,
+            accuracy: r.accuracy,
+            macro_f1: r.macro_f1,
+            ece: r.ece,
+        }
+    }
 }
 
 /// One epoch's results.
@@ -232,6 +284,10 @@ pub struct TrainReport {
     /// mean and with max pooling); empty when no dev text is over budget. Information only:
     /// a plain dev set cannot show how a strategy fares on calls buried in generic talk.
     pub long_text_trials: Vec<(LongText, DevStats)>,
+    /// Temperature saved in `calltype.json` (fitted on dev; 1 without dev data).
+    pub temperature: f32,
+    /// Dev results of the saved model before and after temperature scaling.
+    pub calibration: Option<(DevStats, DevStats)>,
     /// Total wall-clock seconds.
     pub seconds: f64,
 }
@@ -250,6 +306,8 @@ struct LogFile<'a> {
     epochs: &'a [EpochLog],
     long_text: Option<LongText>,
     long_text_trials: &'a [(LongText, DevStats)],
+    temperature: f32,
+    calibration: Option<&'a (DevStats, DevStats)>,
 }
 
 fn validate(cfg: &TrainConfig) -> Result<(), ModelError> {
@@ -280,6 +338,11 @@ fn validate(cfg: &TrainConfig) -> Result<(), ModelError> {
     }
     if cfg.memory_limit == Some(0) {
         return bad("memory_limit must be positive");
+    }
+    if let Some(b) = cfg.bags {
+        if b.trained == 0 || b.scored < b.trained || b.refresh_steps == 0 {
+            return bad("bags need trained >= 1, scored >= trained and refresh_steps >= 1");
+        }
     }
     Ok(())
 }
@@ -332,23 +395,38 @@ pub fn train(
     }
     let max_tokens = cfg.max_tokens.min(config.encoder.max_positions);
     let text_encoder = TextEncoder::load(backbone_dir)?;
-    let mut examples: Vec<(Vec<u32>, u32)> = Vec::with_capacity(train.len());
+    let head_tail = LongText::HeadTail {
+        head_fraction: cfg.head_fraction,
+    };
+    // A call is the bag of its windows (one window within budget), or its head and tail.
+    let split = match cfg.bags {
+        Some(_) => default_long_text(max_tokens),
+        None => head_tail,
+    };
+    let mut examples: Vec<Example> = Vec::with_capacity(train.len());
     for (text, label) in train {
-        let ids = text_encoder.encode_head_tail(text, max_tokens, cfg.head_fraction)?;
-        examples.push((ids, label_id[label.as_str()]));
+        let windows = text_encoder.encode(text, max_tokens, split)?;
+        examples.push(Example {
+            chosen: (0..windows.len().min(1)).collect(),
+            windows,
+            label: label_id[label.as_str()],
+        });
     }
-    // Dev evaluation while training: head+tail, as the model is trained.
+    // Dev evaluation while training: as the model is trained (bags: the saved pooling).
+    let saved_long = cfg
+        .long_text
+        .unwrap_or_else(|| default_long_text(max_tokens));
     let settings = InferenceSettings {
         max_tokens,
-        long_text: LongText::HeadTail {
-            head_fraction: cfg.head_fraction,
+        long_text: if cfg.bags.is_some() {
+            saved_long
+        } else {
+            head_tail
         },
         ..InferenceSettings::default()
     };
     let saved = InferenceSettings {
-        long_text: cfg
-            .long_text
-            .unwrap_or_else(|| default_long_text(max_tokens)),
+        long_text: saved_long,
         ..settings
     };
 
@@ -364,16 +442,26 @@ pub fn train(
         },
         decays,
     )?;
-    let longest = examples.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1);
+    let longest = examples.iter().map(Example::longest).max().unwrap_or(1);
+    // A long call trains on up to `trained` windows: its activations count that many times.
+    let rows = match cfg.bags {
+        Some(b) if examples.iter().any(|e| e.windows.len() > 1) => b.trained,
+        _ => 1,
+    };
+    let fixed = step_bytes(&config.encoder, params, longest, 0);
+    let limit = cfg
+        .memory_limit
+        .map(|l| fixed + l.saturating_sub(fixed) / rows as u64);
     let (micro, accum) = plan_batches(
         &config.encoder,
         params,
         longest,
         cfg.batch_size,
         cfg.grad_accum,
-        cfg.memory_limit,
+        limit,
     );
-    let estimated_bytes = step_bytes(&config.encoder, params, longest, micro);
+    let estimated_bytes =
+        fixed + (step_bytes(&config.encoder, params, longest, micro) - fixed) * rows as u64;
     let batches_per_epoch = examples.len().div_ceil(micro);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum);
     let total_steps = steps_per_epoch * cfg.epochs;
@@ -390,22 +478,51 @@ pub fn train(
     let mut step = 0usize;
     let mut epochs: Vec<EpochLog> = Vec::with_capacity(cfg.epochs);
     let mut best: Option<(usize, f64)> = None;
+    let lens: Vec<usize> = examples.iter().map(Example::longest).collect();
     for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
-        let batches = epoch_batches(&examples, micro, &mut rng);
+        let batches = epoch_batches(&lens, micro, &mut rng);
         let ctx = Ctx::train(rng.next_u64(), true);
         let (mut loss_sum, mut seen) = (0f64, 0usize);
-        for group in batches.chunks(accum) {
+        let refresh = cfg.bags.map_or(usize::MAX, |b| b.refresh_steps);
+        for (n, group) in batches.chunks(accum).enumerate() {
+            if let Some(bags) = cfg.bags.filter(|_| n % refresh == 0) {
+                let coming: Vec<usize> = batches[n * accum..]
+                    .iter()
+                    .take(refresh.saturating_mul(accum))
+                    .flatten()
+                    .copied()
+                    .filter(|&i| examples[i].windows.len() > 1)
+                    .collect();
+                if !coming.is_empty() {
+                    let scorer = Classifier::from_parts(
+                        &config,
+                        labels.clone(),
+                        &model.weights()?,
+                        text_encoder.clone(),
+                        settings,
+                    )?;
+                    choose_windows(&scorer, &mut examples, &coming, bags, &mut rng)?;
+                }
+            }
             let group_examples: usize = group.iter().map(Vec::len).sum();
             let mut acc: HashMap<String, Tensor> = HashMap::new();
             let mut group_loss = 0f64;
             for idx in group {
-                let seqs: Vec<&[u32]> = idx.iter().map(|&i| examples[i].0.as_slice()).collect();
-                let targets: Vec<u32> = idx.iter().map(|&i| examples[i].1).collect();
+                let mut seqs: Vec<&[u32]> = Vec::with_capacity(idx.len());
+                let mut bags = Vec::with_capacity(idx.len());
+                for &i in idx {
+                    let start = seqs.len();
+                    let e = &examples[i];
+                    seqs.extend(e.chosen.iter().map(|&w| e.windows[w].as_slice()));
+                    bags.push(start..seqs.len());
+                }
+                let targets: Vec<u32> = idx.iter().map(|&i| examples[i].label).collect();
                 let batch = Batch::new(&seqs, text_encoder.pad_id(), &Device::Cpu)?;
                 // Weight each micro-batch by its size so the step sees the group's mean loss.
                 let scale = idx.len() as f64 / group_examples as f64;
-                let (loss, grads) = model.loss_and_grads(&batch, &targets, &ctx, scale)?;
+                let (loss, grads) =
+                    model.bag_loss_and_grads(&batch, &bags, &targets, &ctx, scale)?;
                 group_loss += loss as f64 * scale;
                 loss_sum += loss as f64 * idx.len() as f64;
                 seen += idx.len();
@@ -446,12 +563,7 @@ pub fn train(
                 text_encoder.clone(),
                 settings,
             )?;
-            let r = evaluate(&clf, dev)?;
-            Some(DevStats {
-                loss: r.loss,
-                accuracy: r.accuracy,
-                macro_f1: r.macro_f1,
-            })
+            Some(DevStats::of(&evaluate(&clf, dev)?))
         };
         let score = dev_stats.as_ref().map_or(f64::NEG_INFINITY, |d| d.loss);
         let improved = match best {
@@ -493,6 +605,8 @@ pub fn train(
                 epochs: &epochs,
                 long_text: None,
                 long_text_trials: &[],
+                temperature: 1.0,
+                calibration: None,
             },
         )?;
     }
@@ -510,21 +624,44 @@ pub fn train(
             overlap: budget / 4,
             pool,
         };
-        for cand in [settings.long_text, windows(Pool::Mean), windows(Pool::Max)] {
+        for cand in [head_tail, windows(Pool::Mean), windows(Pool::Max)] {
             clf.set_settings(InferenceSettings {
                 long_text: cand,
                 ..settings
             });
-            let r = evaluate(&clf, dev)?;
-            trials.push((
-                cand,
-                DevStats {
-                    loss: r.loss,
-                    accuracy: r.accuracy,
-                    macro_f1: r.macro_f1,
-                },
-            ));
+            trials.push((cand, DevStats::of(&evaluate(&clf, dev)?)));
         }
+    }
+    // Temperature scaling on dev, so that a score of 0.8 is right about 80% of the time.
+    let mut temperature = 1.0;
+    let mut calibration = None;
+    // Head+tail and max pooling apply the temperature after pooling, where it can be fitted
+    // from the pooled probabilities alone; mean pooling applies it to each window.
+    let logit_pool = matches!(
+        saved.long_text,
+        LongText::HeadTail { .. }
+            | LongText::Windows {
+                pool: Pool::Max,
+                ..
+            }
+    );
+    if !dev.is_empty() && logit_pool {
+        let mut clf = Classifier::load(out_dir)?;
+        let before = evaluate(&clf, dev)?;
+        let texts: Vec<&str> = dev.iter().map(|(t, _)| t.as_str()).collect();
+        let probs = clf.probabilities(&texts)?;
+        let truth: Vec<usize> = dev
+            .iter()
+            .map(|(_, l)| label_id[l.as_str()] as usize)
+            .collect();
+        temperature = fit_temperature(&probs, &truth);
+        clf.set_settings(InferenceSettings {
+            temperature,
+            ..saved
+        });
+        let after = evaluate(&clf, dev)?;
+        clf.settings().save(out_dir)?;
+        calibration = Some((DevStats::of(&before), DevStats::of(&after)));
     }
     let long_text = saved.long_text;
     write_log(
@@ -542,6 +679,8 @@ pub fn train(
             epochs: &epochs,
             long_text: Some(long_text),
             long_text_trials: &trials,
+            temperature,
+            calibration: calibration.as_ref(),
         },
     )?;
     Ok(TrainReport {
@@ -551,22 +690,146 @@ pub fn train(
         out_dir: out_dir.to_path_buf(),
         long_text,
         long_text_trials: trials,
+        temperature,
+        calibration,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
+/// One training call: its windows (one when it fits, or its head and tail), the windows it
+/// trains on now, and its label id.
+struct Example {
+    windows: Vec<Vec<u32>>,
+    chosen: Vec<usize>,
+    label: u32,
+}
+
+impl Example {
+    fn longest(&self) -> usize {
+        self.windows.iter().map(Vec::len).max().unwrap_or(0)
+    }
+}
+
+/// Picks the windows each of `which` trains on next ([`BagTraining`]): scores a sample of
+/// its windows (those chosen last time included) with `scorer`, then keeps `bags.trained` of
+/// them ([`select`]).
+fn choose_windows(
+    scorer: &Classifier,
+    examples: &mut [Example],
+    which: &[usize],
+    bags: BagTraining,
+    rng: &mut Rng,
+) -> Result<(), ModelError> {
+    let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(which.len());
+    let mut seqs: Vec<Vec<u32>> = Vec::new();
+    for &i in which {
+        let e = &examples[i];
+        let n = e.windows.len();
+        let mut pick: Vec<usize> = if n <= bags.scored {
+            (0..n).collect()
+        } else {
+            let mut rest: Vec<usize> = (0..n).filter(|w| !e.chosen.contains(w)).collect();
+            rng.shuffle(&mut rest);
+            let mut pick = e.chosen.clone();
+            pick.extend(
+                rest.into_iter()
+                    .take(bags.scored.saturating_sub(pick.len())),
+            );
+            pick
+        };
+        pick.sort_unstable();
+        seqs.extend(pick.iter().map(|&w| e.windows[w].clone()));
+        candidates.push(pick);
+    }
+    let logits = scorer.sequence_logits(&seqs)?;
+    let mut at = 0;
+    for (&i, pick) in which.iter().zip(candidates) {
+        let rows = &logits[at..at + pick.len()];
+        at += pick.len();
+        let e = &mut examples[i];
+        e.chosen = select(rows, e.label as usize, bags.trained)
+            .into_iter()
+            .map(|r| pick[r])
+            .collect();
+    }
+    Ok(())
+}
+
+/// Rows of `logits` (windows × labels) to train on, `k` distinct rows at most: the row most
+/// sure of `label` (largest log-probability), then, by descending pooled probability, the
+/// row that gives each other label its largest probability: the windows the max pooling's
+/// gradient reaches.
+fn select(logits: &[Vec<f32>], label: usize, k: usize) -> Vec<usize> {
+    let log_p: Vec<Vec<f32>> = logits.iter().map(|l| log_softmax(l)).collect();
+    let best_row = |c: usize| {
+        (0..log_p.len())
+            .max_by(|&a, &b| log_p[a][c].total_cmp(&log_p[b][c]))
+            .unwrap_or(0)
+    };
+    let labels = log_p.first().map_or(0, Vec::len);
+    let pooled: Vec<f32> = (0..labels)
+        .map(|c| log_p.iter().map(|r| r[c]).fold(f32::NEG_INFINITY, f32::max))
+        .collect();
+    let mut rivals: Vec<usize> = (0..labels).filter(|&c| c != label).collect();
+    rivals.sort_by(|&a, &b| pooled[b].total_cmp(&pooled[a]));
+    let mut out = Vec::with_capacity(k);
+    for r in std::iter::once(label).chain(rivals).map(best_row) {
+        if out.len() >= k {
+            break;
+        }
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let z: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
+    logits.iter().map(|&x| x - max - z.ln()).collect()
+}
+
+/// The temperature that minimises the cross-entropy of `probs` (computed at temperature 1)
+/// against `truth`: golden-section search over log T in [1/20, 20]. Dividing logits by T is
+/// `softmax(ln p / T)`, so the probabilities are all that is needed.
+pub fn fit_temperature(probs: &[Vec<f32>], truth: &[usize]) -> f32 {
+    let logs: Vec<Vec<f64>> = probs
+        .iter()
+        .map(|p| p.iter().map(|&x| (x.max(1e-38) as f64).ln()).collect())
+        .collect();
+    let nll = |log_t: f64| {
+        let t = log_t.exp();
+        logs.iter()
+            .zip(truth)
+            .map(|(l, &y)| {
+                let max = l.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x / t));
+                let z: f64 = l.iter().map(|&x| (x / t - max).exp()).sum();
+                -(l[y] / t - max - z.ln())
+            })
+            .sum::<f64>()
+    };
+    let (mut a, mut b) = ((1.0f64 / 20.0).ln(), 20f64.ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..60 {
+        let (c, d) = (b - g * (b - a), a + g * (b - a));
+        if nll(c) < nll(d) {
+            b = d;
+        } else {
+            a = c;
+        }
+    }
+    ((a + b) / 2.0).exp() as f32
+}
+
 /// Shuffles, then sorts by length within pools of 8 batches (less padding) and shuffles the
 /// batch order, all from `rng`.
-fn epoch_batches(
-    examples: &[(Vec<u32>, u32)],
-    batch_size: usize,
-    rng: &mut Rng,
-) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..examples.len()).collect();
+fn epoch_batches(lens: &[usize], batch_size: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
     rng.shuffle(&mut order);
     let mut batches = Vec::new();
     for pool in order.chunks_mut(batch_size * 8) {
-        pool.sort_by_key(|&i| examples[i].0.len());
+        pool.sort_by_key(|&i| lens[i]);
         batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
     }
     rng.shuffle(&mut batches);

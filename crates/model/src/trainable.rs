@@ -1,6 +1,7 @@
 //! A sequence classifier whose parameters are candle `Var`s, for training.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use candle_core::{Tensor, Var};
 
@@ -74,11 +75,41 @@ impl Trainable {
         scale: f64,
     ) -> Result<(f32, HashMap<String, Tensor>), ModelError> {
         let logits = self.forward(batch, ctx)?;
+        self.backward(&logits, targets, scale)
+    }
+
+    /// [`Self::loss_and_grads`] for bags of windows (multiple-instance learning): the rows of
+    /// `batch` are windows, `bags[i]` the rows of example `i`, and an example's logits are,
+    /// per label, the largest log-probability any of its windows gives the label
+    /// ([`crate::Pool::Max`], the pooling inference uses). The gradient of each label reaches
+    /// the window that gave it: the window that decides a call learns to say its label, and a
+    /// window of generic talk that speaks for a wrong label learns to spread its probability.
+    /// Bags of one window train as [`Self::loss_and_grads`] (the log-softmax of a
+    /// log-softmax is itself).
+    pub fn bag_loss_and_grads(
+        &self,
+        batch: &Batch,
+        bags: &[Range<usize>],
+        targets: &[u32],
+        ctx: &Ctx,
+        scale: f64,
+    ) -> Result<(f32, HashMap<String, Tensor>), ModelError> {
+        let logits = self.forward(batch, ctx)?;
+        let logits = pool_max_log_prob(&logits, bags)?;
+        self.backward(&logits, targets, scale)
+    }
+
+    fn backward(
+        &self,
+        logits: &Tensor,
+        targets: &[u32],
+        scale: f64,
+    ) -> Result<(f32, HashMap<String, Tensor>), ModelError> {
         let t = Tensor::new(targets, logits.device())?;
         // candle's cross_entropy is log_softmax + nll; the smoothed target adds eps times the
         // mean of -log p over every label (exactly 0 when eps is 0).
         let eps = self.label_smoothing;
-        let log_p = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+        let log_p = candle_nn::ops::log_softmax(logits, candle_core::D::Minus1)?;
         let nll = candle_nn::loss::nll(&log_p, &t)?;
         let uniform = log_p.mean_all()?.neg()?;
         let loss = ((nll * (1.0 - eps))? + (uniform * eps)?)?;
@@ -115,4 +146,23 @@ impl Trainable {
         }
         Ok(w)
     }
+}
+
+/// Per bag and column, the largest log-probability over the bag's rows: `(rows, C)` logits →
+/// `(bags, C)`. When every bag is one row in order, the logits are returned as they are (the
+/// loss's log-softmax gives the same result).
+pub fn pool_max_log_prob(logits: &Tensor, bags: &[Range<usize>]) -> Result<Tensor, ModelError> {
+    if bags
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.start == i && r.len() == 1)
+    {
+        return Ok(logits.clone());
+    }
+    let log_p = candle_nn::ops::log_softmax(logits, candle_core::D::Minus1)?;
+    let pooled = bags
+        .iter()
+        .map(|r| log_p.narrow(0, r.start, r.len())?.max_keepdim(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Tensor::cat(&pooled, 0)?)
 }

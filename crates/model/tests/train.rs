@@ -108,7 +108,23 @@ fn training_lowers_loss_and_the_saved_model_reloads() {
     assert_eq!(cfg["architectures"][0], "BertForSequenceClassification");
 
     let best = &report.epochs[report.best_epoch - 1];
-    let clf = Classifier::load(out.path()).expect("reload");
+    let mut clf = Classifier::load(out.path()).expect("reload");
+    // The saved model has a temperature fitted on dev: its dev loss is at most the epoch's,
+    // and at temperature 1 it is the epoch's.
+    let (before, after) = report.calibration.clone().expect("calibrated on dev");
+    let r = evaluate(&clf, &dev).expect("evaluate");
+    assert_eq!(clf.settings().temperature, report.temperature);
+    assert!(
+        (r.loss - after.loss).abs() < 1e-6,
+        "{} vs {}",
+        r.loss,
+        after.loss
+    );
+    assert!(after.loss <= before.loss + 1e-9, "{after:?} vs {before:?}");
+    clf.set_settings(model::InferenceSettings {
+        temperature: 1.0,
+        ..*clf.settings()
+    });
     let r = evaluate(&clf, &dev).expect("evaluate");
     let logged = best.dev.as_ref().expect("dev");
     assert!(
@@ -121,7 +137,10 @@ fn training_lowers_loss_and_the_saved_model_reloads() {
     let texts: Vec<&str> = dev.iter().map(|(t, _)| t.as_str()).collect();
     let again = Classifier::load(out.path()).expect("reload");
     assert_eq!(
-        clf.predict(&texts).expect("p1"),
+        Classifier::load(out.path())
+            .expect("reload")
+            .predict(&texts)
+            .expect("p1"),
         again.predict(&texts).expect("p2")
     );
 
@@ -253,6 +272,7 @@ fn long_text_strategies_are_measured_on_dev_and_the_default_saved() {
             pool: model::Pool::Max,
         },
         batch_size: 2,
+        temperature: 1.0,
     });
     let texts: Vec<&str> = dev.iter().map(|(t, _)| t.as_str()).collect();
     let preds = clf.predict(&texts).expect("predict");

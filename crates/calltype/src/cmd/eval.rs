@@ -117,7 +117,12 @@ pub fn run(mut args: Args) -> Result<()> {
         .zip(&truth)
         .map(|(p, &t)| p.get(t).copied().unwrap_or(0.0))
         .collect();
-    let report = model::report(&labels, &truth, &pred, &p_true);
+    let p_pred: Vec<f32> = probs
+        .iter()
+        .zip(&pred)
+        .map(|(p, &i)| p.get(i).copied().unwrap_or(0.0))
+        .collect();
+    let report = model::report(&labels, &truth, &pred, &p_true, &p_pred);
 
     std::fs::create_dir_all(&args.report)
         .with_context(|| format!("cannot create {}", args.report.display()))?;
@@ -129,6 +134,7 @@ pub fn run(mut args: Args) -> Result<()> {
         "accuracy": report.accuracy,
         "macro_f1": report.macro_f1,
         "loss": report.loss,
+        "ece": report.ece,
         "labels": report.labels,
         "unknown_labels": unknown,
         "per_class": report.per_class,
@@ -162,9 +168,10 @@ pub fn run(mut args: Args) -> Result<()> {
     };
 
     println!(
-        "accuracy {:.4}, macro-F1 {:.4} on {} examples ({} labels)",
+        "accuracy {:.4}, macro-F1 {:.4}, calibration error {:.4} on {} examples ({} labels)",
         report.accuracy,
         report.macro_f1,
+        report.ece,
         report.examples,
         report.labels.len()
     );

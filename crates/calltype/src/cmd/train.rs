@@ -46,7 +46,8 @@ pub struct Args {
     /// Peak learning rate.
     #[arg(long, default_value_t = 5e-5)]
     lr: f64,
-    /// Token budget per example, [CLS]/[SEP] included (head+tail truncation).
+    /// Token budget per sequence, [CLS]/[SEP] included: a call over it trains as the bag of
+    /// its windows of this size (see --long-calls).
     #[arg(long, default_value_t = 256)]
     max_tokens: usize,
     /// Micro-batches per optimiser step.
@@ -56,6 +57,11 @@ pub struct Args {
     /// S spread evenly over all labels (as the Hugging Face Trainer's label_smoothing_factor).
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f64,
+    /// How calls longer than --max-tokens train: `bags` (all their windows, each label's
+    /// largest window probability, learned end to end; docs/long-calls.md) or `head-tail` (cut
+    /// to their first and last tokens; the default until bags are measured on STAR).
+    #[arg(long, value_enum, default_value_t = LongCalls::HeadTail)]
+    long_calls: LongCalls,
     /// How the saved model reads calls longer than --max-tokens: `windows[:N[:mean|max]]`
     /// (overlapping windows sharing N tokens, probabilities pooled) or `head-tail[:F]`.
     /// Default: windows sharing a quarter of the budget, max pooling (docs/long-calls.md).
@@ -68,6 +74,13 @@ pub struct Args {
     /// Where the model is written (Hugging Face layout plus training_log.json).
     #[arg(long)]
     out: PathBuf,
+}
+
+/// The values of `--long-calls`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LongCalls {
+    Bags,
+    HeadTail,
 }
 
 pub fn run(mut args: Args) -> Result<()> {
@@ -128,6 +141,10 @@ pub fn run(mut args: Args) -> Result<()> {
         seed: args.seed,
         label_smoothing: args.label_smoothing,
         long_text: args.long_text,
+        bags: match args.long_calls {
+            LongCalls::Bags => Some(model::BagTraining::default()),
+            LongCalls::HeadTail => None,
+        },
         memory_limit: (args.memory_limit_gb > 0.0)
             .then_some((args.memory_limit_gb * (1u64 << 30) as f64) as u64),
         ..TrainConfig::default()
@@ -189,6 +206,12 @@ pub fn run(mut args: Args) -> Result<()> {
             trials.join(", ")
         );
     }
+    if let Some((before, after)) = &report.calibration {
+        println!(
+            "scores: temperature {:.3} fitted on dev, calibration error {:.4} -> {:.4}",
+            report.temperature, before.ece, after.ece
+        );
+    }
     println!("model written to {}", report.out_dir.display());
     Ok(())
 }
@@ -217,8 +240,8 @@ fn drop_rare(pool: Vec<Example>, min: usize) -> Vec<Example> {
 
 fn dev_line(d: &DevStats) -> String {
     format!(
-        "dev loss {:.4}, accuracy {:.3}, macro-F1 {:.3}",
-        d.loss, d.accuracy, d.macro_f1
+        "dev loss {:.4}, accuracy {:.3}, macro-F1 {:.3}, calibration error {:.4}",
+        d.loss, d.accuracy, d.macro_f1, d.ece
     )
 }
 
