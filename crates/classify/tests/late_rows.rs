@@ -2,34 +2,15 @@
 //! days later) are found through ingest's touched-partition record and labeled, and the record
 //! is removed once the partition has caught up, without losing an append that races with that.
 
-use classify::{run, Classifier, ClassifyError, Label, Settings};
+use classify::{run, Settings};
 use master_csv::{append_rows, touched, Layout, Row};
 use store::cas::RetryPolicy;
 use store::{Condition, LocalStore, Object, ObjectMeta, ObjectStore};
 
 mod common;
-use common::{assert_labeled_once, master, row, today, watermark};
+use common::{assert_labeled_once, master, row, today, watermark, Constant};
 
 const LATE: &str = "2024-03-01";
-
-struct Fixed;
-
-impl Classifier for Fixed {
-    fn name(&self) -> &str {
-        "fixed"
-    }
-
-    async fn classify(&self, texts: &[String]) -> Result<Vec<Label>, ClassifyError> {
-        Ok(texts
-            .iter()
-            .map(|_| Label {
-                label: "other".into(),
-                score: 1.0,
-                scores: None,
-            })
-            .collect())
-    }
-}
 
 /// What ingest does for a batch of one partition: the append, then the touched record.
 async fn ingest<S: ObjectStore>(s: &S, date: &str, rows: &[Row]) {
@@ -63,7 +44,7 @@ async fn rows_of_a_partition_older_than_the_lookback_are_labeled_and_the_record_
     .await;
     assert_eq!(touched_dates(&s).await, [LATE]);
 
-    let r = run(&s, &Fixed, &Settings::default(), today())
+    let r = run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
     assert!(!r.failed(), "{r:?}");
@@ -73,7 +54,7 @@ async fn rows_of_a_partition_older_than_the_lookback_are_labeled_and_the_record_
 
     // A redrive a week later appends one more row to the same old partition.
     ingest(&s, LATE, &[row(LATE, "c", "bill")]).await;
-    let r = run(&s, &Fixed, &Settings::default(), today())
+    let r = run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
     assert_eq!(r.rows_labeled, 1);
@@ -81,7 +62,7 @@ async fn rows_of_a_partition_older_than_the_lookback_are_labeled_and_the_record_
     assert!(touched_dates(&s).await.is_empty());
 
     // With nothing new, the old partition is not looked at again.
-    let r = run(&s, &Fixed, &Settings::default(), today())
+    let r = run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
     assert!(r.partitions.iter().all(|p| p.date != LATE));
@@ -137,7 +118,7 @@ async fn an_append_racing_with_the_records_removal_keeps_the_record() {
         raced: Default::default(),
     };
     ingest(&s, LATE, &[row(LATE, "a", "bill")]).await;
-    run(&s, &Fixed, &Settings::default(), today())
+    run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
     assert!(s.raced.load(std::sync::atomic::Ordering::SeqCst));
@@ -148,7 +129,7 @@ async fn an_append_racing_with_the_records_removal_keeps_the_record() {
         "the racing append's row is unlabeled: its record must stay"
     );
 
-    let r = run(&s, &Fixed, &Settings::default(), today())
+    let r = run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
     assert_eq!(r.rows_labeled, 1);
@@ -176,10 +157,10 @@ async fn the_record_stays_while_rows_are_left() {
         deadline: Some(std::time::Instant::now()),
         ..small.clone()
     };
-    let r = run(&s, &Fixed, &late, today()).await.unwrap();
+    let r = run(&s, &Constant, &late, today()).await.unwrap();
     assert_eq!(r.rows_labeled, 0);
     assert_eq!(touched_dates(&s).await, [LATE]);
-    run(&s, &Fixed, &small, today()).await.unwrap();
+    run(&s, &Constant, &small, today()).await.unwrap();
     assert_labeled_once(&s, LATE, &["r0", "r1", "r2", "r3", "r4"]).await;
     assert!(touched_dates(&s).await.is_empty());
 }

@@ -8,36 +8,16 @@
 
 use std::collections::HashMap;
 
-use classify::{run, Classifier, ClassifyError, Label, Settings};
+use classify::{run, Settings};
 use ingest::{ingest_batch, Copy, Fate};
 use store::cas::RetryPolicy;
 use store::{Condition, LocalStore, ObjectStore};
 
 mod common;
-use common::{labeled, today, TODAY};
+use common::{labeled, today, Constant, TODAY};
 
 const RAW_FILE: &str = "fixtures/contact-lens/voice_raw_v1.1.0_doc-2022-04-15.json";
 const REDACTED_FILE: &str = "fixtures/contact-lens/voice_redacted_v1.1.0_doc-2022-04-15.json";
-
-/// Labels every text `other`.
-struct Constant;
-
-impl Classifier for Constant {
-    fn name(&self) -> &str {
-        "constant-v1"
-    }
-
-    async fn classify(&self, texts: &[String]) -> Result<Vec<Label>, ClassifyError> {
-        Ok(texts
-            .iter()
-            .map(|_| Label {
-                label: "other".into(),
-                score: 1.0,
-                scores: None,
-            })
-            .collect())
-    }
-}
 
 fn key(id: &str, redacted: bool, ts: &str) -> String {
     let (dir, name) = if redacted {

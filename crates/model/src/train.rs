@@ -479,6 +479,16 @@ pub fn train(
     let mut epochs: Vec<EpochLog> = Vec::with_capacity(cfg.epochs);
     let mut best: Option<(usize, f64)> = None;
     let lens: Vec<usize> = examples.iter().map(Example::longest).collect();
+    // An eval-mode classifier with the current weights (dev evaluation, scoring windows).
+    let snapshot = |model: &Trainable| {
+        Classifier::from_parts(
+            &config,
+            labels.clone(),
+            &model.weights()?,
+            text_encoder.clone(),
+            settings,
+        )
+    };
     for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
         let batches = epoch_batches(&lens, micro, &mut rng);
@@ -495,13 +505,7 @@ pub fn train(
                     .filter(|&i| examples[i].windows.len() > 1)
                     .collect();
                 if !coming.is_empty() {
-                    let scorer = Classifier::from_parts(
-                        &config,
-                        labels.clone(),
-                        &model.weights()?,
-                        text_encoder.clone(),
-                        settings,
-                    )?;
+                    let scorer = snapshot(&model)?;
                     choose_windows(&scorer, &mut examples, &coming, bags, &mut rng)?;
                 }
             }
@@ -556,14 +560,7 @@ pub fn train(
         let dev_stats = if dev.is_empty() {
             None
         } else {
-            let clf = Classifier::from_parts(
-                &config,
-                labels.clone(),
-                &model.weights()?,
-                text_encoder.clone(),
-                settings,
-            )?;
-            Some(DevStats::of(&evaluate(&clf, dev)?))
+            Some(DevStats::of(&evaluate(&snapshot(&model)?, dev)?))
         };
         let score = dev_stats.as_ref().map_or(f64::NEG_INFINITY, |d| d.loss);
         let improved = match best {

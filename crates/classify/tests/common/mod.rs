@@ -6,12 +6,32 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use classify::{watermark_key, Watermark, LABELED_COLUMNS};
+use classify::{watermark_key, Classifier, ClassifyError, Label, Watermark, LABELED_COLUMNS};
 use master_csv::encode::{encode_rows, header};
 use master_csv::{Layout, Row};
 use store::{Condition, ObjectStore};
 
 pub const TODAY: &str = "2026-11-20";
+
+/// Labels every text `other` with score 1: for tests where the answer does not matter.
+pub struct Constant;
+
+impl Classifier for Constant {
+    fn name(&self) -> &str {
+        "constant-v1"
+    }
+
+    async fn classify(&self, texts: &[String]) -> Result<Vec<Label>, ClassifyError> {
+        Ok(texts
+            .iter()
+            .map(|_| Label {
+                label: "other".into(),
+                score: 1.0,
+                scores: None,
+            })
+            .collect())
+    }
+}
 
 pub fn today() -> NaiveDate {
     NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").unwrap()
