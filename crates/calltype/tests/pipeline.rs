@@ -64,6 +64,17 @@ impl Drop for Server {
     }
 }
 
+/// A local bucket holding `docs` (key, file) at their keys.
+fn local_bucket(docs: &[(String, PathBuf)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for (key, path) in docs {
+        let to = tmp.path().join(key);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(path, to).unwrap();
+    }
+    tmp
+}
+
 fn start_serve(model: &Path) -> (Server, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -279,12 +290,7 @@ fn star_dev_on_a_local_directory_with_the_model_in_process() {
     let Some(model) = testdata::shared("parity/tiny-bert") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    for (key, path) in &docs {
-        let to = tmp.path().join(key);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(path, to).unwrap();
-    }
+    let tmp = local_bucket(&docs);
     let dir = tmp.path().to_str().unwrap();
     assert_eq!(
         run_json(&["ingest", "--store", dir, "--copy", "raw"])["appended"],
@@ -332,12 +338,7 @@ fn calls_from_2024_are_labeled_with_no_date_flags_and_piped_output_is_the_report
     };
     let docs = &docs[..6];
     assert!(docs.iter().all(|(key, _)| key.contains("/2024/")));
-    let tmp = tempfile::tempdir().unwrap();
-    for (key, path) in docs {
-        let to = tmp.path().join(key);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(path, to).unwrap();
-    }
+    let tmp = local_bucket(docs);
     let dir = tmp.path().to_str().unwrap();
     assert_eq!(
         run_json(&["ingest", "--store", dir, "--copy", "raw"])["appended"],
