@@ -21,6 +21,16 @@ use store::cas::{retry_cas, RetryPolicy};
 use store::{Condition, ObjectStore, S3Store, StoreError};
 
 /// A store whose client answers from `rules`, with 3 quick SDK attempts per call.
+/// A HEAD that answers with this ETag and size.
+fn head_answer(etag: &'static str, size: i64) -> Rule {
+    mock!(Client::head_object).then_output(move || {
+        HeadObjectOutput::builder()
+            .e_tag(etag)
+            .content_length(size)
+            .build()
+    })
+}
+
 fn mocked(rules: &[&Rule]) -> S3Store {
     let client: Client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules, |c| c.retry_config(
         RetryConfig::standard()
@@ -204,12 +214,7 @@ async fn a_range_past_the_end_reads_empty() {
             s3_error("InvalidRange", "The requested range is not satisfiable"),
         )
         .build();
-    let head = mock!(Client::head_object).then_output(|| {
-        HeadObjectOutput::builder()
-            .e_tag("\"e\"")
-            .content_length(10)
-            .build()
-    });
+    let head = head_answer("\"e\"", 10);
     let store = mocked(&[&get, &head]);
     let o = store.get_range("k", 12, None).await.unwrap().unwrap();
     assert!(o.body.is_empty());
@@ -285,12 +290,7 @@ async fn a_range_at_the_end_takes_etag_and_size_from_the_version_it_read() {
 #[tokio::test]
 async fn a_range_past_the_end_of_a_grown_object_is_a_precondition_failure() {
     let get = mock!(Client::get_object).then_http_response(|| http_error(416, "InvalidRange"));
-    let head = mock!(Client::head_object).then_output(|| {
-        HeadObjectOutput::builder()
-            .e_tag("\"e2\"")
-            .content_length(30)
-            .build()
-    });
+    let head = head_answer("\"e2\"", 30);
     let store = mocked(&[&get, &head]);
     let err = store.get_range("k", 20, None).await.unwrap_err();
     assert!(
