@@ -61,41 +61,55 @@ pub struct TrainConfig {
     /// training, when a dev text is over budget, the saved model is also evaluated on dev with
     /// head+tail and both window poolings, for the log ([`TrainReport::long_text_trials`]).
     pub long_text: Option<LongText>,
-    /// How a call longer than one window trains. `Some`: as the bag of all its
-    /// windows, each label's largest window log-probability taken ([`Pool::Max`]), the loss on
-    /// the call's label (multiple-instance learning; [`BagTraining`]), and dev is evaluated
-    /// with that pooling. `None` (the default until `make quality` has measured bags on STAR):
-    /// cut head+tail to `max_tokens`. Calls within one window train the same either way, and
-    /// the saved model labels long calls with max-pooled windows in both cases.
+    /// How a long call trains. `Some` (the default): a call of at least
+    /// [`BagTraining::from_windows`] windows as the bag of all its windows, each label's
+    /// largest window log-probability taken ([`Pool::Max`]), the loss on the call's label
+    /// (multiple-instance learning; [`BagTraining`]), and dev is evaluated with that pooling;
+    /// shorter calls head+tail. `None`: every call cut head+tail to `max_tokens`, dev
+    /// evaluated head+tail. The saved model labels long calls with max-pooled windows in both
+    /// cases.
     pub bags: Option<BagTraining>,
 }
 
-/// Multiple-instance training of long calls, with a bounded cost: every `refresh_steps`
-/// optimiser steps, the current weights score (in eval mode, with the fast inference path)
-/// at most `scored` windows of each long call of the coming steps — a random sample, plus
-/// the windows chosen last time — and the call trains on `trained` of them: the window with
-/// the largest probability for the call's label, and those with the largest probability for
-/// the labels that compete most. The max pooling's gradient
-/// reaches exactly the window that gives each label its largest probability, and a label
-/// that barely competes gets little gradient (its pooled probability), so back-propagating
-/// through these windows alone loses little and costs `trained` windows a call, not all.
+/// Multiple-instance training of long calls, with a bounded cost. A call of at least
+/// `from_windows` windows is a bag: every `refresh_steps` optimiser steps, the current
+/// weights score (in eval mode, with the fast inference path) at most `scored` of its
+/// windows — the windows chosen last time plus a random sample of the others — and the call
+/// trains on up to `trained` of them: the window with the largest probability for the call's
+/// label, then, for each competing label whose pooled probability is at least
+/// [`RIVAL_MIN`], the window that gives it its largest probability. The max pooling's
+/// gradient reaches exactly those windows, and a label that barely competes gets a gradient
+/// of its pooled probability, so back-propagating through them alone loses little. A call of
+/// fewer windows trains head+tail, one window, as without bags: it costs what it always did.
+///
+/// Cost on STAR at 128 tokens with a third of the calls wrapped in 500-2,700 words of generic
+/// talk (BENCHMARKS-MODEL.md): plain calls (2-4 windows) train as before; a wrapped call costs
+/// `scored` inference windows (about a seventh of a training window each) and one or two
+/// training windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BagTraining {
     /// Windows of a call scored per refresh, at most.
     pub scored: usize,
-    /// Windows of a call back-propagated per step.
+    /// Windows of a call back-propagated per step, at most.
     pub trained: usize,
     /// Optimiser steps between two scorings of the windows.
     pub refresh_steps: usize,
+    /// A call of at least this many windows trains as a bag; a shorter one head+tail.
+    pub from_windows: usize,
 }
+
+/// A competing label's pooled probability (renormalised over labels) below which its
+/// loudest window is not back-propagated: its share of the gradient is that probability.
+pub const RIVAL_MIN: f32 = 0.05;
 
 impl Default for BagTraining {
     fn default() -> Self {
         Self {
-            scored: 16,
+            scored: 12,
             trained: 2,
             refresh_steps: 32,
+            from_windows: 5,
         }
     }
 }
@@ -117,7 +131,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             memory_limit: Some(8 << 30),
             long_text: None,
-            bags: None,
+            bags: Some(BagTraining::default()),
         }
     }
 }
@@ -340,8 +354,10 @@ fn validate(cfg: &TrainConfig) -> Result<(), ModelError> {
         return bad("memory_limit must be positive");
     }
     if let Some(b) = cfg.bags {
-        if b.trained == 0 || b.scored < b.trained || b.refresh_steps == 0 {
-            return bad("bags need trained >= 1, scored >= trained and refresh_steps >= 1");
+        if b.trained == 0 || b.scored < b.trained || b.refresh_steps == 0 || b.from_windows < 2 {
+            return bad(
+                "bags need trained >= 1, scored >= trained, refresh_steps >= 1 and from_windows >= 2",
+            );
         }
     }
     Ok(())
@@ -398,14 +414,17 @@ pub fn train(
     let head_tail = LongText::HeadTail {
         head_fraction: cfg.head_fraction,
     };
-    // A call is the bag of its windows (one window within budget), or its head and tail.
-    let split = match cfg.bags {
-        Some(_) => default_long_text(max_tokens),
-        None => head_tail,
-    };
+    // A call of `from_windows` windows or more is the bag of its windows; any other call is
+    // its head and tail (one window when it fits).
     let mut examples: Vec<Example> = Vec::with_capacity(train.len());
     for (text, label) in train {
-        let windows = text_encoder.encode(text, max_tokens, split)?;
+        let mut windows = text_encoder.encode(text, max_tokens, head_tail)?;
+        if let Some(b) = cfg.bags {
+            let all = text_encoder.encode(text, max_tokens, default_long_text(max_tokens))?;
+            if all.len() >= b.from_windows {
+                windows = all;
+            }
+        }
         examples.push(Example {
             chosen: (0..windows.len().min(1)).collect(),
             windows,
@@ -754,8 +773,9 @@ fn choose_windows(
 
 /// Rows of `logits` (windows × labels) to train on, `k` distinct rows at most: the row most
 /// sure of `label` (largest log-probability), then, by descending pooled probability, the
-/// row that gives each other label its largest probability: the windows the max pooling's
-/// gradient reaches.
+/// row that gives each other label its largest probability, for labels whose pooled
+/// probability (renormalised over labels) is at least [`RIVAL_MIN`]: the windows the max
+/// pooling's gradient reaches with some weight.
 fn select(logits: &[Vec<f32>], label: usize, k: usize) -> Vec<usize> {
     let log_p: Vec<Vec<f32>> = logits.iter().map(|l| log_softmax(l)).collect();
     let best_row = |c: usize| {
@@ -767,7 +787,10 @@ fn select(logits: &[Vec<f32>], label: usize, k: usize) -> Vec<usize> {
     let pooled: Vec<f32> = (0..labels)
         .map(|c| log_p.iter().map(|r| r[c]).fold(f32::NEG_INFINITY, f32::max))
         .collect();
-    let mut rivals: Vec<usize> = (0..labels).filter(|&c| c != label).collect();
+    let pooled = log_softmax(&pooled);
+    let mut rivals: Vec<usize> = (0..labels)
+        .filter(|&c| c != label && pooled[c] >= RIVAL_MIN.ln())
+        .collect();
     rivals.sort_by(|&a, &b| pooled[b].total_cmp(&pooled[a]));
     let mut out = Vec::with_capacity(k);
     for r in std::iter::once(label).chain(rivals).map(best_row) {
@@ -892,6 +915,24 @@ mod tests {
             plan_batches(&bert_base, 110_000_000, 512, 16, 2, Some(GIB)),
             (1, 32)
         );
+    }
+
+    #[test]
+    fn a_bag_trains_its_label_window_and_only_rivals_that_compete() {
+        // Three windows, three labels; the call's label is 0.
+        let ln = |p: [f32; 3]| p.iter().map(|x| x.ln()).collect::<Vec<f32>>();
+        let generic = ln([0.34, 0.33, 0.33]);
+        let decisive = ln([0.98, 0.01, 0.01]);
+        // Label 1 fires loudly in the last window: it competes and its window trains.
+        let loud = ln([0.02, 0.96, 0.02]);
+        assert_eq!(
+            select(&[generic.clone(), decisive.clone(), loud], 0, 2),
+            [1, 2]
+        );
+        // No other label reaches RIVAL_MIN of the pooled probability (0.05 / 1.08 each):
+        // only the decisive window trains, one window's cost.
+        let (a, b) = (ln([0.96, 0.02, 0.02]), ln([0.9, 0.05, 0.05]));
+        assert_eq!(select(&[a, decisive, b], 0, 2), [1]);
     }
 
     #[test]

@@ -57,10 +57,10 @@ pub struct Args {
     /// S spread evenly over all labels (as the Hugging Face Trainer's label_smoothing_factor).
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f64,
-    /// How calls longer than --max-tokens train: `bags` (all their windows, each label's
-    /// largest window probability, learned end to end; docs/long-calls.md) or `head-tail` (cut
-    /// to their first and last tokens; the default until bags are measured on STAR).
-    #[arg(long, value_enum, default_value_t = LongCalls::HeadTail)]
+    /// How long calls train: `bags` (a call of five windows or more as all its windows, each
+    /// label's largest window probability, learned end to end; shorter calls head+tail;
+    /// docs/long-calls.md) or `head-tail` (every call cut to its first and last tokens).
+    #[arg(long, value_enum, default_value_t = LongCalls::Bags)]
     long_calls: LongCalls,
     /// How the saved model reads calls longer than --max-tokens: `windows[:N[:mean|max]]`
     /// (overlapping windows sharing N tokens, probabilities pooled) or `head-tail[:F]`.
