@@ -61,11 +61,12 @@ pub struct TrainConfig {
     /// training, when a dev text is over budget, the saved model is also evaluated on dev with
     /// head+tail and both window poolings, for the log ([`TrainReport::long_text_trials`]).
     pub long_text: Option<LongText>,
-    /// How a long call trains. `Some` (the default): a call of at least
+    /// How a long call trains. `Some` (`calltype train --long-calls bags`): a call of at least
     /// [`BagTraining::from_windows`] windows as the bag of all its windows, each label's
     /// largest window log-probability taken ([`Pool::Max`]), the loss on the call's label
     /// (multiple-instance learning; [`BagTraining`]), and dev is evaluated with that pooling;
-    /// shorter calls head+tail. `None`: every call cut head+tail to `max_tokens`, dev
+    /// shorter calls head+tail. `None` (the default until bags show a gain on the long-call
+    /// benchmark, docs/long-calls.md): every call cut head+tail to `max_tokens`, dev
     /// evaluated head+tail. The saved model labels long calls with max-pooled windows in both
     /// cases.
     pub bags: Option<BagTraining>,
@@ -131,7 +132,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             memory_limit: Some(8 << 30),
             long_text: None,
-            bags: Some(BagTraining::default()),
+            bags: None,
         }
     }
 }
