@@ -107,6 +107,7 @@ invoke-ingest: lambda-deps
 	scripts/invoke-local.sh ingest $(BUCKET) samples/events/sqs-s3-notification.json
 
 ## The classify Lambda under cargo lambda watch, invoked with the sample schedule event on
-## $(BUCKET), labeling through `calltype serve` (MODEL, default: the demo's trained model).
+## $(BUCKET), labeling through `calltype serve` (MODE=endpoint, the default) or with the model
+## inside the Lambda (MODE=embedded); MODEL, default: the demo's trained model.
 invoke-classify: lambda-deps
-	scripts/invoke-classify.sh $(BUCKET) $(or $(MODEL),models/demo-classifier)
+	MODE=$(or $(MODE),endpoint) scripts/invoke-classify.sh $(BUCKET) $(or $(MODEL),models/demo-classifier)

@@ -263,6 +263,9 @@ def main():
     from report_serve import section as serve_section  # section 4, at the end
 
     w.extend(serve_section(work, a.cmd))
+    from report_classify import section as classify_section  # section 5
+
+    w.extend(classify_section(work, a.cmd))
     print("\n".join(w))
 
 

@@ -6,7 +6,7 @@
 # Knobs (environment): BENCH_BASE (a Version 1.1.0 voice file), BENCH_SECONDS (time per file
 # and stage, default 2), BENCH_ROUNDS (Rust/Python alternations, default 3), BENCH_STARTS (Lambda starts, default 10), BENCH_STORE (moto|local),
 # BENCH_OUT (where BENCHMARKS.md goes, default the repository root), CARGO; BENCH_SERVE_TEXTS
-# and BENCH_SERVE_ROUNDS (section 4); BENCH_MODEL=1 also runs scripts/bench/model.sh.
+# and BENCH_SERVE_ROUNDS (section 4); BENCH_CLASSIFY_STARTS and BENCH_CLASSIFY_CALLS (section 5); BENCH_MODEL=1 also runs scripts/bench/model.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CARGO=${CARGO:-cargo}
@@ -27,7 +27,7 @@ if [[ $STORE == moto && -z ${MOTO_SERVER:-} ]]; then
 fi
 
 echo "== building (release): the ingest Lambda as shipped, then the bench binaries" >&2
-$CARGO build --release --locked -p ingest
+$CARGO build --release --locked -p ingest -p classify
 $CARGO build --release --locked -p bench --bins
 target=$($CARGO metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -58,6 +58,12 @@ scripts/fetch-backbone.sh >&2
   --labels address_change,billing_dispute,cancellation,card_not_received,payment_arrangement,technical_fault >/dev/null
 "$bin/serve_bench" --model "$work/clf" --texts "$work/texts.jsonl" --limit "${BENCH_SERVE_TEXTS:-64}" \
   --rounds "${BENCH_SERVE_ROUNDS:-3}" >"$work/serve.json"
+echo "== 5. classify Lambda, embedded mode: cold start from S3 and a directory, time per call" >&2
+# The model as `calltype train` writes it for long calls: overlapping windows, max pooling.
+printf '{"max_tokens": 256, "long_text": {"kind": "windows", "overlap": 63, "pool": "max"}, "batch_size": 32, "temperature": 1.0}\n' \
+  >"$work/clf/calltype.json"
+"$bin/classify_bench" "$bin/classify" "$work/clf" "$work/texts.jsonl" --starts "${BENCH_CLASSIFY_STARTS:-5}" \
+  --calls "${BENCH_CLASSIFY_CALLS:-32}" --words 1000 >"$work/classify.json"
 end=$(date +%s)
 
 python3 scripts/bench/report.py "$work" --cmd "$CMD" --base "$BASE" \

@@ -172,6 +172,8 @@ def test_item7_network_isolation_never_on_a_serverless_endpoint():
             ClassifierMode=mode,
             EndpointType=etype,
         )
+        if s.failed_rules():
+            continue  # embedded mode takes no image
         assert s.exists("Model"), "a model with an image and a model.tar.gz is created"
         isolated = s.props("Model").get("EnableNetworkIsolation") in (True, "true")
         serverless = s.exists("EndpointConfig") and any(
@@ -525,6 +527,8 @@ def classifier_ready(s):
     env = s.props("ClassifyFunction")["Environment"]["Variables"]
     if env["CALLTYPE_MODE"] == "transform":
         return s.exists("Model")
+    if env["CALLTYPE_MODE"] == "embedded":
+        return env["CALLTYPE_MODEL_S3_URI"] != ""
     return s.exists("Endpoint") or s.values.get("EndpointName", "") != ""
 
 
@@ -546,7 +550,7 @@ def test_item16_first_deploy_has_no_model_and_no_failing_schedule():
 def test_item16_schedule_runs_only_with_a_classifier():
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/calltype:1"
     for mode, img, url, endpoint in itertools.product(
-        ["endpoint", "transform"], ["", image], ["", "s3://b/m/model.tar.gz"], ["", "mine"]
+        ["endpoint", "transform", "embedded"], ["", image], ["", "s3://b/m/model.tar.gz"], ["", "mine"]
     ):
         kw = dict(ClassifierMode=mode, ImageUri=img, ModelDataUrl=url)
         if "EndpointName" in PARAMS:
@@ -586,3 +590,58 @@ def test_also_readme_does_not_say_classify_rejects_transform_mode():
     assert "rejects `CALLTYPE_MODE=transform`" not in readme and "does not implement" not in readme, (
         "infra/README.md says classify rejects transform mode; it implements it"
     )
+
+
+# ---------------------------------------------------------------- issue 19: embedded mode
+def classify_statements(s):
+    return [st for st in s.props("ClassifyFunction")["Policies"][0]["Statement"] if isinstance(st, dict)]
+
+
+def test_embedded_mode_has_no_sagemaker_and_reads_only_its_artifact():
+    url = "s3://models-bucket/star/v3/model.tar.gz"
+    s = Stack(ClassifierMode="embedded", ModelDataUrl=url)
+    assert not s.failed_rules(), s.failed_rules()
+    sagemaker = [r for r, v in RES.items() if v["Type"].startswith("AWS::SageMaker::") and s.exists(r)]
+    assert not sagemaker, f"embedded mode creates {sagemaker}"
+    assert not s.exists("ModelExecutionRole")
+    sts = classify_statements(s)
+    actions = [a for st in sts for a in as_list(st["Action"])]
+    assert not [a for a in actions if a.startswith("sagemaker:")], f"embedded mode may call SageMaker: {actions}"
+    reads = [st for st in sts if st.get("Sid") == "ReadTheModelArtifact"]
+    assert len(reads) == 1 and as_list(reads[0]["Action"]) == ["s3:GetObject"], reads
+    assert as_list(reads[0]["Resource"]) == ["arn:aws:s3:::models-bucket/star/v3/model.tar.gz"], reads
+    props = s.props("ClassifyFunction")
+    env = props["Environment"]["Variables"]
+    assert (env["CALLTYPE_MODE"], env["CALLTYPE_MODEL_S3_URI"]) == ("embedded", url)
+    assert str(props["MemorySize"]) == str(PARAMS["EmbeddedMemoryMB"]["Default"]) == "3538"
+    assert schedule_on(s)
+    # No model yet: nothing to read, the schedule stays off.
+    first = Stack(ClassifierMode="embedded")
+    assert not first.failed_rules()
+    assert not [st for st in classify_statements(first) if st.get("Sid") == "ReadTheModelArtifact"]
+    assert not schedule_on(first)
+    # An image makes no sense without SageMaker: the Rule says so.
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/calltype:1"
+    assert Stack(ClassifierMode="embedded", ImageUri=image, ModelDataUrl=url).failed_rules()
+
+
+def test_only_endpoint_mode_may_invoke_an_endpoint():
+    url = "s3://b/m/model.tar.gz"
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/calltype:1"
+    for mode, kw in [
+        ("endpoint", dict(EndpointName="mine")),
+        ("transform", dict(ImageUri=image, ModelDataUrl=url)),
+        ("embedded", dict(ModelDataUrl=url)),
+    ]:
+        s = Stack(ClassifierMode=mode, **kw)
+        invokes = [st for st in classify_statements(s) if "sagemaker:InvokeEndpoint" in as_list(st["Action"])]
+        assert bool(invokes) == (mode == "endpoint"), f"{mode}: InvokeEndpoint granted={bool(invokes)}"
+        assert str(s.props("ClassifyFunction")["MemorySize"]) == ("3538" if mode == "embedded" else "1024")
+
+
+def test_embedded_mode_is_explained_in_the_readme():
+    readme = (ROOT / "infra/README.md").read_text(encoding="utf-8")
+    m = re.search(r"## Embedded mode\n(.*?)(\n## |\Z)", readme, re.S)
+    assert m, "infra/README.md has no '## Embedded mode' section"
+    for word in ("EmbeddedMemoryMB", "3538", "1,769", "Timeout", "ModelDataUrl"):
+        assert word in m.group(1), f"the Embedded mode section does not mention {word}"

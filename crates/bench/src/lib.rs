@@ -4,6 +4,8 @@
 //!
 //! Architecture invariant: nothing depends on this crate; it is never shipped.
 
+pub mod lambda_api;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -43,7 +43,8 @@ impl ClassifyError {
 }
 
 /// The classifier port. Adapters: [`crate::EndpointClassifier`] (SageMaker real-time
-/// endpoint); batch transform and the in-process model live elsewhere or come later.
+/// endpoint) and [`crate::ModelClassifier`] (the model in-process); batch transform runs
+/// outside a run's lifetime and has its own port, [`crate::TransformJobs`].
 pub trait Classifier: Send + Sync {
     /// A short name of the model or endpoint, written to the `model` column.
     fn name(&self) -> &str;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use master_csv::Layout;
 use store::cas::RetryPolicy;
 
+use crate::embedded::{lambda_threads, ModelSource};
 use crate::wire::WireFormat;
 
 /// What the classify core needs, independent of where it runs.
@@ -96,6 +97,20 @@ pub enum Mode {
     Endpoint(EndpointSettings),
     /// SageMaker batch transform jobs (see [`crate::transform`]).
     Transform(TransformSettings),
+    /// The model inside the function (see [`crate::embedded`]).
+    Embedded(EmbeddedSettings),
+}
+
+/// Embedded mode's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedSettings {
+    /// `CALLTYPE_MODEL_S3_URI` (a `model.tar.gz`) or `CALLTYPE_MODEL_DIR`: exactly one is
+    /// required in embedded mode.
+    pub model: ModelSource,
+    /// Threads to label with: `CALLTYPE_THREADS`, else the vCPUs that
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` buys ([`lambda_threads`]), else `None` (every core, as
+    /// on a laptop).
+    pub threads: Option<usize>,
 }
 
 /// The endpoint adapter's settings.
@@ -287,11 +302,44 @@ impl Config {
                 }
                 Mode::Transform(t)
             }
+            "embedded" => {
+                let model = match (get("CALLTYPE_MODEL_S3_URI"), get("CALLTYPE_MODEL_DIR")) {
+                    (Some(uri), None) => {
+                        ModelSource::parse_s3_uri(&uri).ok_or(ConfigError::Invalid {
+                            var: "CALLTYPE_MODEL_S3_URI",
+                            value: uri,
+                            expected: "s3://BUCKET/KEY of a model.tar.gz",
+                        })?
+                    }
+                    (None, Some(dir)) => ModelSource::Dir(dir.into()),
+                    (Some(_), Some(dir)) => {
+                        return Err(ConfigError::Invalid {
+                            var: "CALLTYPE_MODEL_DIR",
+                            value: dir,
+                            expected: "unset when CALLTYPE_MODEL_S3_URI is set (one model)",
+                        })
+                    }
+                    (None, None) => return Err(ConfigError::Missing("CALLTYPE_MODEL_S3_URI")),
+                };
+                let threads = match (
+                    get("CALLTYPE_THREADS"),
+                    get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+                ) {
+                    (Some(v), _) => Some(positive(&v, "CALLTYPE_THREADS", "a number >= 1")?),
+                    (None, Some(mb)) => Some(lambda_threads(positive(
+                        &mb,
+                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                        "megabytes >= 1",
+                    )?)),
+                    (None, None) => None,
+                };
+                Mode::Embedded(EmbeddedSettings { model, threads })
+            }
             _ => {
                 return Err(ConfigError::Invalid {
                     var: "CALLTYPE_MODE",
                     value: mode,
-                    expected: "endpoint or transform",
+                    expected: "endpoint, transform or embedded",
                 })
             }
         };
@@ -462,6 +510,83 @@ mod tests {
         assert_eq!(t.instance_type, "ml.c5.xlarge");
         assert_eq!(t.job_prefix, "my-stack-");
         assert_eq!((t.max_attempts, t.max_payload_mb), (5, 2));
+    }
+
+    #[test]
+    fn it_reads_embedded_mode() {
+        let c = cfg(&[
+            ("CALLTYPE_BUCKET", "b"),
+            ("CALLTYPE_MODE", "embedded"),
+            ("CALLTYPE_MODEL_S3_URI", "s3://art/models/v1/model.tar.gz"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538"),
+        ])
+        .unwrap();
+        let Mode::Embedded(e) = c.mode else {
+            panic!("not embedded mode")
+        };
+        assert_eq!(
+            e.model,
+            ModelSource::S3 {
+                bucket: "art".into(),
+                key: "models/v1/model.tar.gz".into()
+            }
+        );
+        assert_eq!(e.threads, Some(2), "3,538 MB buys two vCPUs");
+
+        let c = cfg(&[
+            ("CALLTYPE_BUCKET", "b"),
+            ("CALLTYPE_MODE", "embedded"),
+            ("CALLTYPE_MODEL_DIR", "/opt/model"),
+            ("CALLTYPE_THREADS", "3"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "10240"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.mode,
+            Mode::Embedded(EmbeddedSettings {
+                model: ModelSource::Dir("/opt/model".into()),
+                threads: Some(3),
+            })
+        );
+        let local = cfg(&[
+            ("CALLTYPE_BUCKET", "b"),
+            ("CALLTYPE_MODE", "embedded"),
+            ("CALLTYPE_MODEL_DIR", "m"),
+        ])
+        .unwrap();
+        let Mode::Embedded(e) = local.mode else {
+            panic!("embedded")
+        };
+        assert_eq!(e.threads, None, "outside Lambda: every core");
+    }
+
+    #[test]
+    fn it_rejects_bad_embedded_values() {
+        let base = [("CALLTYPE_BUCKET", "b"), ("CALLTYPE_MODE", "embedded")];
+        assert_eq!(
+            cfg(&base).unwrap_err(),
+            ConfigError::Missing("CALLTYPE_MODEL_S3_URI")
+        );
+        for extra in [
+            vec![("CALLTYPE_MODEL_S3_URI", "art/model.tar.gz")],
+            vec![("CALLTYPE_MODEL_S3_URI", "s3://art/")],
+            vec![
+                ("CALLTYPE_MODEL_S3_URI", "s3://art/model.tar.gz"),
+                ("CALLTYPE_MODEL_DIR", "/opt/model"),
+            ],
+            vec![("CALLTYPE_MODEL_DIR", "m"), ("CALLTYPE_THREADS", "0")],
+            vec![
+                ("CALLTYPE_MODEL_DIR", "m"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
+            ],
+        ] {
+            let mut vars = base.to_vec();
+            vars.extend(extra.iter().copied());
+            assert!(
+                matches!(cfg(&vars), Err(ConfigError::Invalid { .. })),
+                "{extra:?}"
+            );
+        }
     }
 
     #[test]

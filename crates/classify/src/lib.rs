@@ -13,6 +13,8 @@
 //! * [`transform`], batch-transform mode: the same ranges and parts, labeled by SageMaker batch
 //!   transform jobs that outlive a run, through the [`TransformJobs`] port and its adapter
 //!   [`SageMakerJobs`] (aws-sdk-sagemaker); job state lives under `state/transform/`;
+//! * [`embedded`], embedded mode: the model in-process ([`ModelClassifier`]), read at cold
+//!   start from the `model.tar.gz` that `calltype package` writes or from a directory;
 //! * [`Config`], read from the environment at cold start.
 //!
 //! Exactly once: the range `[from, to)` is claimed in the watermark (compare-and-swap) before
@@ -23,12 +25,12 @@
 //! records (up to the last `\n`) are ever claimed. See [`pipeline`] for the steps.
 //!
 //! Architecture invariants: no Lambda types outside `main.rs`; I/O only through
-//! [`store::ObjectStore`], [`Classifier`] and [`TransformJobs`]; no dependency on the `model` crate (the
-//! in-process model adapter will live in the CLI, or be added here later). Transcript text is
-//! never logged.
+//! [`store::ObjectStore`], [`Classifier`] and [`TransformJobs`]; the `model` crate only through [`embedded`]. Transcript text is never
+//! logged.
 
 pub mod classifier;
 pub mod config;
+pub mod embedded;
 pub mod endpoint;
 pub mod pipeline;
 pub mod transform;
@@ -37,8 +39,10 @@ pub mod wire;
 
 pub use crate::classifier::{Classifier, ClassifyError, Label};
 pub use crate::config::{
-    Clock, Config, ConfigError, EndpointSettings, Mode, Settings, TransformSettings,
+    Clock, Config, ConfigError, EmbeddedSettings, EndpointSettings, Mode, Settings,
+    TransformSettings,
 };
+pub use crate::embedded::{EmbeddedError, ModelClassifier, ModelSource};
 pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
 pub use crate::pipeline::{
     part_key, run, watermark_key, ByteRange, PartitionReport, RunReport, Watermark,

@@ -1,6 +1,8 @@
 //! The classify Lambda's entry point: wiring only. Runs on a schedule (any JSON payload),
-//! labels through the endpoint or batch transform jobs (`CALLTYPE_MODE`), answers the run
-//! report, and fails the invocation if any partition failed.
+//! labels through the endpoint, batch transform jobs or the model in-process
+//! (`CALLTYPE_MODE`), answers the run report, and fails the invocation if any partition failed.
+//! In embedded mode the model is read and loaded before the first invocation, so a bad
+//! artifact fails the cold start.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -8,8 +10,8 @@ use aws_sdk_sagemakerruntime::config::retry::RetryConfig;
 use aws_sdk_sagemakerruntime::config::timeout::TimeoutConfig;
 use chrono::NaiveDate;
 use classify::{
-    run, Classifier, Config, EndpointClassifier, Mode, RunReport, SageMakerJobs, Settings,
-    TransformJobs, TransformSettings,
+    run, Classifier, Config, EmbeddedSettings, EndpointClassifier, Mode, ModelClassifier,
+    ModelSource, RunReport, SageMakerJobs, Settings, TransformJobs, TransformSettings,
 };
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -22,6 +24,15 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
+    if let Mode::Embedded(EmbeddedSettings {
+        threads: Some(n), ..
+    }) = &config.mode
+    {
+        // The model's kernels run on rayon's global pool: size it to the function's vCPUs.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(*n)
+            .build_global()?;
+    }
     match &config.local_dir {
         Some(dir) => serve(&LocalStore::new(dir)?, &config).await,
         None => {
@@ -49,7 +60,11 @@ async fn serve<S: ObjectStore>(store: &S, config: &Config) -> Result<(), Error> 
                 aws_sdk_sagemakerruntime::Client::from_conf(sm_conf),
                 endpoint.options(),
             );
-            Box::pin(serve_endpoint(store, &classifier, &config.settings)).await
+            Box::pin(serve_classifier(store, &classifier, &config.settings)).await
+        }
+        Mode::Embedded(embedded) => {
+            let classifier = load_embedded(embedded).await?;
+            Box::pin(serve_classifier(store, &classifier, &config.settings)).await
         }
         Mode::Transform(transform) => {
             // Control-plane calls are few and idempotent: the SDK's standard retries suit them.
@@ -63,8 +78,33 @@ async fn serve<S: ObjectStore>(store: &S, config: &Config) -> Result<(), Error> 
     }
 }
 
-/// The Lambda loop in endpoint mode.
-async fn serve_endpoint<S: ObjectStore, C: Classifier>(
+/// Embedded mode's cold start: the model read (from S3 into the temporary directory, or from
+/// a directory packaged with the function) and loaded.
+async fn load_embedded(embedded: &EmbeddedSettings) -> Result<ModelClassifier, Error> {
+    let started = Instant::now();
+    let unpack_to = std::env::temp_dir().join("calltype-model");
+    let loaded = match &embedded.model {
+        ModelSource::S3 { bucket, .. } => {
+            let artifacts = S3Store::new(store::s3_client(None).await, bucket.clone());
+            classify::embedded::load_model(&embedded.model, Some(&artifacts), &unpack_to).await
+        }
+        ModelSource::Dir(_) => {
+            classify::embedded::load_model::<LocalStore>(&embedded.model, None, &unpack_to).await
+        }
+    };
+    let classifier = loaded.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    tracing::info!(
+        model = classifier.name(),
+        labels = classifier.labels().len(),
+        threads = rayon::current_num_threads(),
+        load_ms = started.elapsed().as_millis() as u64,
+        "model ready"
+    );
+    Ok(classifier)
+}
+
+/// The Lambda loop with a classifier in hand (endpoint and embedded modes).
+async fn serve_classifier<S: ObjectStore, C: Classifier>(
     store: &S,
     classifier: &C,
     settings: &Settings,

@@ -1,12 +1,15 @@
 //! The classify core on the local-directory store with a keyword classifier: exactly-once
 //! labeling across appends, partial lines, crashes at every store call, transient classifier
-//! failures, overlapping runs and the look-back window.
+//! failures, overlapping runs and the look-back window. The crash and overlap tests also run
+//! with the model in-process (embedded mode: the tiny BERT from `../shared/parity`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
-use classify::{run, watermark_key, Classifier, ClassifyError, Label, Settings, LABELED_COLUMNS};
+use classify::{
+    run, watermark_key, Classifier, ClassifyError, Label, ModelClassifier, Settings,
+    LABELED_COLUMNS,
+};
 use master_csv::encode::{encode_rows, header};
 use master_csv::{Layout, Row};
 use store::{Condition, CrashAfter, LocalStore, Object, ObjectMeta, ObjectStore, StoreError};
@@ -60,6 +63,12 @@ impl Classifier for Keywords {
             })
             .collect())
     }
+}
+
+/// The embedded classifier over the tiny BERT, or `None` (skip) outside CI without `../shared`.
+fn tiny_model() -> Option<ModelClassifier> {
+    let dir = testdata::shared("parity/tiny-bert")?;
+    Some(ModelClassifier::load(&dir).expect("the tiny BERT loads"))
 }
 
 fn store() -> (tempfile::TempDir, LocalStore) {
@@ -331,6 +340,19 @@ async fn a_part_without_watermark_is_adopted_not_rewritten() {
 
 #[tokio::test]
 async fn a_crash_at_any_store_call_then_a_rerun_labels_every_row_once() {
+    crash_at_every_store_call(&Keywords::default()).await;
+}
+
+#[tokio::test]
+async fn embedded_a_crash_at_any_store_call_then_a_rerun_labels_every_row_once() {
+    if let Some(c) = tiny_model() {
+        crash_at_every_store_call(&c).await;
+    }
+}
+
+/// Crashes the run at its n-th store call (the call done or its reply lost), for every n
+/// until a run completes, then checks that a rerun labels every row once.
+async fn crash_at_every_store_call<C: Classifier>(c: &C) {
     let small = Settings {
         max_part_bytes: 400, // about two rows per part: several parts per run
         ..settings()
@@ -339,20 +361,19 @@ async fn a_crash_at_any_store_call_then_a_rerun_labels_every_row_once() {
     for lose_reply in [false, true] {
         for n in 1.. {
             let (_d, s) = store();
-            let c = Keywords::default();
             let first: Vec<Row> = ids[..4].iter().map(|id| row(TODAY, id, "bill")).collect();
             append(&s, TODAY, &first).await;
             let mut crashing = CrashAfter::new(s.clone(), n);
             if lose_reply {
                 crashing = crashing.losing_reply();
             }
-            let r = run(&crashing, &c, &small, today()).await.unwrap();
+            let r = run(&crashing, c, &small, today()).await.unwrap();
             let crashed = crashing.crashed();
             assert_eq!(r.failed(), crashed, "n={n} lose_reply={lose_reply}");
 
             let rest: Vec<Row> = ids[4..].iter().map(|id| row(TODAY, id, "cancel")).collect();
             append(&s, TODAY, &rest).await;
-            let r = run(&s, &c, &small, today()).await.unwrap();
+            let r = run(&s, c, &small, today()).await.unwrap();
             assert!(!r.failed(), "n={n}: {r:?}");
             let want: Vec<&str> = ids.iter().map(String::as_str).collect();
             assert_labeled_once(&s, TODAY, &want).await;
@@ -479,6 +500,18 @@ async fn it_appends_the_transcript_only_when_configured_and_skips_empty_ones() {
 
 #[tokio::test]
 async fn overlapping_runs_label_every_row_once() {
+    overlapping_runs(Keywords::default, Keywords::default).await;
+}
+
+#[tokio::test]
+async fn embedded_overlapping_runs_label_every_row_once() {
+    if let (Some(a), Some(b)) = (tiny_model(), tiny_model()) {
+        overlapping_runs(|| a, || b).await;
+    }
+}
+
+/// Two runs at once over one partition, each with its own classifier.
+async fn overlapping_runs<C: Classifier>(one: impl FnOnce() -> C, two: impl FnOnce() -> C) {
     let (_d, s) = store();
     let small = Settings {
         max_part_bytes: 300,
@@ -487,12 +520,8 @@ async fn overlapping_runs_label_every_row_once() {
     let ids: Vec<String> = (0..12).map(|i| format!("c{i:02}")).collect();
     let rows: Vec<Row> = ids.iter().map(|id| row(TODAY, id, "bill")).collect();
     append(&s, TODAY, &rows).await;
-    let c1 = Arc::new(Keywords::default());
-    let c2 = Arc::new(Keywords::default());
-    let (a, b) = tokio::join!(
-        run(&s, c1.as_ref(), &small, today()),
-        run(&s, c2.as_ref(), &small, today())
-    );
+    let (c1, c2) = (one(), two());
+    let (a, b) = tokio::join!(run(&s, &c1, &small, today()), run(&s, &c2, &small, today()));
     assert!(!a.unwrap().failed());
     assert!(!b.unwrap().failed());
     let want: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -3,12 +3,12 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use chrono::NaiveDate;
 use classify::{
-    Classifier, ClassifyError, EndpointClassifier, EndpointOptions, Label, RunReport, WireFormat,
+    Classifier, ClassifyError, EndpointClassifier, EndpointOptions, Label, ModelClassifier,
+    RunReport, WireFormat,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use master_csv::Layout;
@@ -109,7 +109,7 @@ impl AsyncStoreFn<RunReport> for Run<'_> {
         );
         let report = match (&args.model, &args.endpoint) {
             (Some(dir), _) => {
-                let m = InProcess::load(dir)?;
+                let m = ModelClassifier::load(dir)?;
                 classify::run(&store, &Counted(m, bar.clone()), &settings, today).await?
             }
             (None, Some(name)) => {
@@ -192,57 +192,6 @@ fn summary(report: &RunReport, store: &str, prefix: &str) -> String {
         }
     }
     out
-}
-
-/// The in-process adapter: a trained model, run on the blocking pool.
-struct InProcess {
-    model: Arc<model::Classifier>,
-    name: String,
-}
-
-impl InProcess {
-    fn load(dir: &std::path::Path) -> Result<Self> {
-        let model = model::Classifier::load(dir)
-            .with_context(|| format!("cannot load the model in {}", dir.display()))?;
-        let name = dir
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "model".into());
-        Ok(Self {
-            model: Arc::new(model),
-            name,
-        })
-    }
-}
-
-impl Classifier for InProcess {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn classify(&self, texts: &[String]) -> Result<Vec<Label>, ClassifyError> {
-        let model = self.model.clone();
-        let texts = texts.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let labels = model.labels().to_vec();
-            model
-                .predict(&refs)
-                .map(|ps| {
-                    ps.into_iter()
-                        .map(|p| Label {
-                            label: p.label,
-                            score: p.score,
-                            scores: Some(labels.iter().cloned().zip(p.scores).collect()),
-                        })
-                        .collect()
-                })
-                .map_err(|e| ClassifyError::Permanent(format!("model: {e}")))
-        })
-        .await
-        .map_err(|e| ClassifyError::Permanent(format!("model task failed: {e}")))?
-    }
 }
 
 /// Counts labeled rows on the progress bar.
