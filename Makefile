@@ -43,6 +43,7 @@ test: test-deps lambda-deps backbone
 	time scripts/test-invoke-ingest.sh
 	time scripts/test-invoke-classify.sh
 	time scripts/check-templates.sh
+	time scripts/test-arm64.sh
 
 fmt:
 	$(CARGO) fmt --all
