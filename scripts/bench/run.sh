@@ -27,8 +27,8 @@ if [[ $STORE == moto && -z ${MOTO_SERVER:-} ]]; then
 fi
 
 echo "== building (release): the ingest Lambda as shipped, then the bench binaries" >&2
-$CARGO build --release --locked -p ingest -p classify
-$CARGO build --release --locked -p bench --bins
+$CARGO build --release --locked -p ingest
+$CARGO build --release --locked -p bench -p classify --bins
 target=$($CARGO metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bin=$target/release

@@ -181,3 +181,54 @@ async fn a_missing_artifact_or_directory_says_so() {
             .to_string();
     assert!(err.ends_with("it has no config.json"), "{err}");
 }
+
+/// The Lambda binary itself: with a model that cannot load, it exits at init with the reason,
+/// before it ever asks the Runtime API for an event.
+#[test]
+fn the_lambda_fails_its_cold_start_not_its_first_invocation() {
+    let bucket = tempfile::tempdir().unwrap();
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    api.set_nonblocking(true).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_classify"))
+        .env_clear()
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            api.local_addr().unwrap().to_string(),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "classify")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CALLTYPE_BUCKET", "b")
+        .env("CALLTYPE_LOCAL_DIR", bucket.path())
+        .env("CALLTYPE_MODE", "embedded")
+        .env("CALLTYPE_MODEL_DIR", bucket.path().join("no-model"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A function that got past its init would wait on the Runtime API for ever.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the function did not fail its init: it is waiting for events");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "it started: {stderr}");
+    assert!(
+        stderr.contains("has no config.json"),
+        "the reason is missing: {stderr}"
+    );
+    assert!(
+        api.accept().is_err(),
+        "it asked for an event before its model loaded"
+    );
+}
