@@ -27,7 +27,8 @@ def section(work, cmd):
       "process start to its first `GET .../invocation/next`: configuration read, model read "
       f"({c['archive_bytes'] / 1e6:.1f} MB `model.tar.gz` from moto, or a directory), unpacked to "
       "`/tmp` and loaded. Then one scheduled run labels a master CSV of "
-      f"{c['calls']} calls of {c['words_per_call']:,}+ words (sample calls joined), read as "
+      f"{c['calls']} calls of at least {c['words_per_call']:,} words each (sample calls joined; "
+      f"{c.get('mean_words', 0):,.0f} on average), read as "
       f"{reading}. Model: all-MiniLM-L6-v2 with a seeded 6-label head. {c['starts']} starts per "
       "source; ready is their median; the last start labels.")
     p("")
@@ -43,6 +44,6 @@ def section(work, cmd):
       f"({s3['ready_s']:.2f} s). moto is a Python server on the same 2 cores, so the S3 read is "
       "an upper bound on what S3 in-region gives. The per-call time is what the cost arithmetic in "
       "README.md (\"What embedded mode costs\") starts from; binary size "
-      f"{c['binary_bytes'] / 1e6:.1f} MB (x86-64 release, not stripped).")
+      f"{c['binary_bytes'] / 1e6:.1f} MB (x86-64 release, stripped).")
     p("")
     return w

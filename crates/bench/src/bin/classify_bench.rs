@@ -254,6 +254,8 @@ fn main() -> anyhow::Result<()> {
             "starts": starts,
             "calls": n_calls,
             "words_per_call": words,
+            "mean_words": calls.iter().map(|c| c.split_whitespace().count()).sum::<usize>() as f64
+                / n_calls as f64,
             "memory_mb": memory_mb,
             "threads": classify::embedded::lambda_threads(memory_mb),
             "archive_bytes": archive.len(),
