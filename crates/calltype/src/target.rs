@@ -1,7 +1,8 @@
 //! `--store DIR|s3://BUCKET`: which object store a command works on.
 
 use anyhow::{bail, Result};
-use store::{LocalStore, S3Store};
+use store::LocalStore;
+use store_s3::S3Store;
 
 /// A parsed `--store` value.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ pub async fn with_store<T>(
     match arg {
         StoreArg::Local(dir) => f.call(LocalStore::new(dir)?).await,
         StoreArg::S3 { bucket } => {
-            let client = store::s3_client(endpoint_url).await;
+            let client = store_s3::s3_client(endpoint_url).await;
             f.call(S3Store::new(client, bucket.clone())).await
         }
     }

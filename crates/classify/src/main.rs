@@ -15,7 +15,8 @@ use classify::{
 };
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use store::{LocalStore, ObjectStore, S3Store};
+use store::{LocalStore, ObjectStore};
+use store_s3::S3Store;
 
 /// Time kept back from the Lambda deadline to finish the range in hand.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
@@ -36,7 +37,7 @@ async fn main() -> Result<(), Error> {
     match &config.local_dir {
         Some(dir) => serve(&LocalStore::new(dir)?, &config).await,
         None => {
-            let store = S3Store::new(store::s3_client(None).await, config.bucket.clone());
+            let store = S3Store::new(store_s3::s3_client(None).await, config.bucket.clone());
             serve(&store, &config).await
         }
     }
@@ -85,7 +86,7 @@ async fn load_embedded(embedded: &EmbeddedSettings) -> Result<ModelClassifier, E
     let unpack_to = std::env::temp_dir().join("calltype-model");
     let loaded = match &embedded.model {
         ModelSource::S3 { bucket, .. } => {
-            let artifacts = S3Store::new(store::s3_client(None).await, bucket.clone());
+            let artifacts = S3Store::new(store_s3::s3_client(None).await, bucket.clone());
             classify::embedded::load_model(&embedded.model, Some(&artifacts), &unpack_to).await
         }
         ModelSource::Dir(_) => {

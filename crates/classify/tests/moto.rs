@@ -9,7 +9,8 @@ use classify::{run, watermark_key, Classifier, ClassifyError, Label, Settings, W
 use master_csv::encode::{encode_rows, header};
 use master_csv::{Layout, Row};
 use moto_harness::MotoServer;
-use store::{Condition, CrashAfter, ObjectStore, S3Store};
+use store::{Condition, CrashAfter, ObjectStore};
+use store_s3::S3Store;
 
 const DATE: &str = "2026-11-20";
 

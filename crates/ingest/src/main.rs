@@ -4,7 +4,8 @@
 use ingest::{handler::handle, Config};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use store::{LocalStore, ObjectStore, S3Store};
+use store::{LocalStore, ObjectStore};
+use store_s3::S3Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
     match &config.local_dir {
         Some(dir) => serve(LocalStore::new(dir)?, &config).await,
         None => {
-            let client = store::s3_client(None).await;
+            let client = store_s3::s3_client(None).await;
             serve(S3Store::new(client, config.bucket.clone()), &config).await
         }
     }

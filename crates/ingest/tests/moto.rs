@@ -14,7 +14,8 @@ use moto_harness::MotoServer;
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 use store::cas::RetryPolicy;
-use store::{Condition, CountingStore, CrashAfter, ObjectStore, S3Store};
+use store::{Condition, CountingStore, CrashAfter, ObjectStore};
+use store_s3::S3Store;
 
 fn raw_settings() -> Settings {
     Settings {

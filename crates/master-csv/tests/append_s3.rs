@@ -30,7 +30,7 @@ use common::{assert_sound, ids, row, rows, KEY};
 use master_csv::encode::encode_rows;
 use master_csv::{append_rows, Row, LARGE_OBJECT_BYTES};
 use store::cas::RetryPolicy;
-use store::S3Store;
+use store_s3::S3Store;
 
 const BUCKET: &str = "bucket";
 

@@ -1,5 +1,5 @@
 //! A local S3 for tests: [`MotoServer`] starts `moto_server` (PyPI `moto[server]`) on a free
-//! port of 127.0.0.1, waits until it answers, hands out SDK clients and [`store::S3Store`]s
+//! port of 127.0.0.1, waits until it answers, hands out SDK clients and [`store_s3::S3Store`]s
 //! pointed at it, and kills it when dropped.
 //!
 //! ```no_run
@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use store::S3Store;
+use store_s3::S3Store;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -84,7 +84,7 @@ where
                     delay_ms = delay.as_millis() as u64,
                     "CAS lost; retrying"
                 );
-                tokio::time::sleep(delay).await;
+                futures_timer::Delay::new(delay).await;
                 attempt += 1;
             }
             Err(StoreError::PreconditionFailed { .. }) => {

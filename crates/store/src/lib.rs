@@ -1,5 +1,5 @@
-//! The object-store port and its adapters: [`S3Store`] (aws-sdk-s3) and [`LocalStore`]
-//! (a directory as the bucket, the embedded default).
+//! The object-store port and its local adapter: [`LocalStore`] (a directory as the bucket, the
+//! embedded default). The S3 adapter is the `store-s3` crate.
 //!
 //! The port, [`ObjectStore`], offers what the pipeline needs and no more: get with ETag,
 //! ranged get, head, conditional put (`If-None-Match: *` to create, `If-Match` to replace),
@@ -18,21 +18,21 @@
 //! fails every call from the N-th on (before it reaches the store, or after, with the reply
 //! lost).
 //!
-//! Architecture invariant: this crate knows nothing of Contact Lens, CSV or Lambda. It is the
-//! only crate besides the binaries that depends on `aws-sdk-s3`.
+//! Architecture invariant: this crate knows nothing of Contact Lens, CSV, Lambda or AWS; it
+//! depends on no `aws-*` crate and no async runtime (the CAS loop sleeps with `futures-timer`,
+//! the local store's file I/O runs on `blocking`'s threads), so the core crates that take the
+//! port stay free of both.
 
 pub mod cas;
 mod counting;
 mod fault;
 mod local;
-mod s3;
 
 use std::future::Future;
 
 pub use counting::{CountingStore, StoreStats};
 pub use fault::CrashAfter;
 pub use local::LocalStore;
-pub use s3::{s3_client, S3Store, MAX_COPY_PART_BYTES};
 
 /// What a list or head returns about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]

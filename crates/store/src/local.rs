@@ -53,7 +53,7 @@ impl LocalStore {
         f: impl FnOnce(&Path) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking::unblock(move || {
             let lock_path = root.join(LOCK_FILE);
             let lock = fs::OpenOptions::new()
                 .create(true)
@@ -67,7 +67,6 @@ impl LocalStore {
             out
         })
         .await
-        .map_err(|e| StoreError::Permanent(format!("local store task failed: {e}")))?
     }
 }
 

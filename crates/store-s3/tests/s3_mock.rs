@@ -18,7 +18,8 @@ use aws_sdk_s3::types::CopyPartResult;
 use aws_sdk_s3::Client;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use store::cas::{retry_cas, RetryPolicy};
-use store::{Condition, ObjectStore, S3Store, StoreError};
+use store::{Condition, ObjectStore, StoreError};
+use store_s3::S3Store;
 
 /// A store whose client answers from `rules`, with 3 quick SDK attempts per call.
 /// A HEAD that answers with this ETag and size.

@@ -1,7 +1,14 @@
-//! The S3 adapter (aws-sdk-s3).
+//! The S3 adapter of the object-store port: [`S3Store`] implements [`store::ObjectStore`] over
+//! one bucket with aws-sdk-s3 (conditional puts with `If-Match` / `If-None-Match`, ranged gets,
+//! and `append_large` as server-side UploadPartCopy completed with `If-Match`), and
+//! [`s3_client`] builds the SDK client.
 //!
 //! Every SDK error goes through [`map_sdk_error`], the one place that decides what a status
 //! code or S3 error code means to the caller (see [`classify`]).
+//!
+//! Architecture invariant: this is the only crate besides the binaries and their test
+//! harnesses that depends on `aws-sdk-s3`; the port, the local store and the CAS loop live in
+//! `store`, which knows nothing of AWS.
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -11,7 +18,7 @@ use aws_sdk_s3::Client;
 use futures::future::try_join_all;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::{Condition, Object, ObjectMeta, ObjectStore, Result, StoreError};
+use store::{Condition, Object, ObjectMeta, ObjectStore, Result, StoreError};
 
 /// Characters escaped in the `x-amz-copy-source` header: all but unreserved ones and `/`.
 const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC

@@ -11,7 +11,8 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 use moto_harness::MotoServer;
 use store::cas::{retry_cas, RetryPolicy};
-use store::{Condition, CountingStore, ObjectStore, S3Store, StoreError};
+use store::{Condition, CountingStore, ObjectStore, StoreError};
+use store_s3::S3Store;
 
 const MIB: usize = 1024 * 1024;
 
