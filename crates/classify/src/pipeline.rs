@@ -67,25 +67,19 @@ pub struct ByteRange {
     pub to: u64,
 }
 
-/// The classify-side keys of one partition.
+/// The watermark of one partition ([`Layout::watermark`]).
 pub fn watermark_key(layout: &Layout, date: &str) -> String {
-    format!(
-        "{}state/classify/date={date}/watermark.json",
-        layout.prefix()
-    )
+    layout.watermark(date)
 }
 
-/// The prefix of the labeled parts of one partition.
+/// The prefix of the labeled parts of one partition ([`Layout::labeled_prefix`]).
 pub fn labeled_prefix(layout: &Layout, date: &str) -> String {
-    format!("{}labeled/date={date}/", layout.prefix())
+    layout.labeled_prefix(date)
 }
 
-/// The labeled part of master bytes `[from, to)`; offsets are zero-padded so names sort.
+/// The labeled part of master bytes `[from, to)` ([`Layout::part`]).
 pub fn part_key(layout: &Layout, date: &str, from: u64, to: u64) -> String {
-    format!(
-        "{}part-{from:020}-{to:020}.csv",
-        labeled_prefix(layout, date)
-    )
+    layout.part(date, from, to)
 }
 
 /// What one partition's run did.

@@ -143,12 +143,7 @@ pub struct JobKeys {
 
 impl JobKeys {
     pub fn new(layout: &Layout, date: &str, range: ByteRange) -> Self {
-        let dir = format!(
-            "{}state/transform/date={date}/part-{:020}-{:020}/",
-            layout.prefix(),
-            range.from,
-            range.to
-        );
+        let dir = layout.transform_dir(date, range.from, range.to);
         Self {
             record: format!("{dir}job.json"),
             input: format!("{dir}input/rows.jsonl"),

@@ -184,8 +184,9 @@ fn summary(report: &RunReport, store: &str, prefix: &str) -> String {
     if report.rows_read == 0 && failed.is_empty() {
         if report.partitions.iter().all(|p| p.master_bytes == 0) {
             out.push_str(&format!(
-                "\nnothing to label: no master CSVs under {store}/{prefix}transcripts/; \
-                 run `calltype ingest --store {store}` first"
+                "\nnothing to label: no master CSVs under {store}/{}; \
+                 run `calltype ingest --store {store}` first",
+                Layout::new(prefix).masters_prefix()
             ));
         } else {
             out.push_str("\nnothing new: every row is labeled already");
