@@ -9,24 +9,7 @@ use std::path::PathBuf;
 /// Returns `None` (after printing a note) when it is missing, so a checkout without the data
 /// still passes; with `CI=true` a missing directory is a failure.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("CALLTYPE_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "shared test data not found at {} (set CALLTYPE_SHARED to its location)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "note: shared test data not found at {}; skipping (set CALLTYPE_SHARED)",
-        dir.display()
-    );
-    None
+    testdata::shared("fixtures").map(|_| testdata::shared_root())
 }
 
 /// The bytes of `fixtures/contact-lens/<name>` in the shared directory.

@@ -7,23 +7,10 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// `../shared` beside the checkout, or `CALLTYPE_SHARED`. `None` (with a note) when absent
-/// locally; a panic under `CI=true`.
+/// `../shared` beside the checkout, or `CALLTYPE_SHARED` (the one locator, `testdata`): `None`
+/// with a note when its `parity/` is absent locally; a panic under `CI=true`.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("CALLTYPE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    if dir.join("parity").is_dir() {
-        return Some(dir);
-    }
-    if ci() {
-        panic!(
-            "shared data not found at {} (set CALLTYPE_SHARED to the shared/ directory)",
-            dir.display()
-        );
-    }
-    eprintln!("note: {} not found; skipping parity test", dir.display());
-    None
+    testdata::shared("parity").map(|_| testdata::shared_root())
 }
 
 /// `models/all-MiniLM-L6-v2` at the repo root, or `CALLTYPE_BACKBONE`.
