@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -165,4 +167,47 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
             .parse()?)
     };
     Ok((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// A command that starts `binary` as Lambda would for `function` with `memory_mb`: a clean
+/// environment holding the Runtime API, the function's variables, dummy credentials and
+/// `s3_endpoint` for S3 (moto); stdin and stdout closed, stderr inherited. Add the function's
+/// own variables, then [`Command::spawn`].
+pub fn lambda_command(
+    binary: &Path,
+    api: &RuntimeApi,
+    function: &str,
+    memory_mb: u32,
+    s3_endpoint: &str,
+) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_ENDPOINT_URL_S3", s3_endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+/// Stops a started function and releases the connection thread still waiting for its next
+/// event (if it got that far).
+pub fn stop(api: &RuntimeApi, mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = api.events.send(None);
 }

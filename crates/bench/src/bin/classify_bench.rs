@@ -12,11 +12,10 @@
 //! MB (default 3,538: two threads). Prints one JSON object. Needs `moto_server`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
-use bench::lambda_api::{rss_kib, RuntimeApi};
+use bench::lambda_api::{lambda_command, rss_kib, stop, RuntimeApi};
 use bench::median;
 use flate2::write::GzEncoder;
 use serde_json::{json, Value};
@@ -105,34 +104,17 @@ fn one_start(
     let tmp = tempfile::tempdir()?;
     let empty = tempfile::tempdir()?;
     let data = bucket_dir.unwrap_or(empty.path());
-    let mut cmd = Command::new(binary);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TMPDIR", tmp.path())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+    let mut cmd = lambda_command(binary, api, "classify", memory_mb, moto);
+    cmd.env("TMPDIR", tmp.path())
         .env("CALLTYPE_BUCKET", "bench")
         .env("CALLTYPE_LOCAL_DIR", data)
-        .env("CALLTYPE_MODE", "embedded")
-        .env("AWS_ENDPOINT_URL_S3", moto)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_LAMBDA_FUNCTION_NAME", "classify")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/classify")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_LEVEL", "warn");
+        .env("CALLTYPE_MODE", "embedded");
     match from {
         From::S3 => cmd.env("CALLTYPE_MODEL_S3_URI", model_uri),
         From::Dir => cmd.env("CALLTYPE_MODEL_DIR", model_dir),
     };
     let t0 = Instant::now();
-    let mut child: Child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+    let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let result = (|| {
@@ -159,9 +141,7 @@ fn one_start(
             peak_rss_kib: peak,
         })
     })();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = api.events.send(None);
+    stop(api, child);
     result
 }
 

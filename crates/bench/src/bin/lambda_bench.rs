@@ -7,11 +7,10 @@
 //! Prints one JSON object. Needs `moto_server` (see moto-harness).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
-use bench::lambda_api::{rss_kib, RuntimeApi};
+use bench::lambda_api::{lambda_command, rss_kib, stop, RuntimeApi};
 use bench::median;
 use serde_json::json;
 use store::{Condition, ObjectStore};
@@ -54,26 +53,9 @@ fn one_start(
     n: usize,
 ) -> anyhow::Result<Run> {
     let t0 = Instant::now();
-    let mut child: Child = Command::new(binary)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+    let child = lambda_command(binary, api, "ingest", 512, endpoint)
         .env("CALLTYPE_BUCKET", bucket)
         .env("CALLTYPE_COPY", "raw")
-        .env("AWS_ENDPOINT_URL_S3", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_LAMBDA_FUNCTION_NAME", "ingest")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ingest")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let result = (|| {
@@ -103,10 +85,7 @@ fn one_start(
             peak_rss_kib: peak,
         })
     })();
-    let _ = child.kill();
-    let _ = child.wait();
-    // Releases the connection thread still waiting for an event (if it got that far).
-    let _ = api.events.send(None);
+    stop(api, child);
     result
 }
 
