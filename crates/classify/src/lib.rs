@@ -24,7 +24,7 @@
 //! written and then only moves the watermark, so no row is lost or labeled twice; only complete
 //! records (up to the last `\n`) are ever claimed. See [`pipeline`] for the steps.
 //!
-//! Architecture invariants: no Lambda types outside `main.rs`; I/O only through
+//! Architecture invariants: no Lambda types outside [`handler`] and `main.rs`; I/O only through
 //! [`store::ObjectStore`], [`Classifier`] and [`TransformJobs`]; the `model` crate only through [`embedded`]. Transcript text is never
 //! logged.
 
@@ -32,6 +32,7 @@ pub mod classifier;
 pub mod config;
 pub mod embedded;
 pub mod endpoint;
+pub mod handler;
 pub mod pipeline;
 pub mod transform;
 pub mod transform_jobs;
