@@ -6,7 +6,7 @@
 //! Usage: lambda_bench INGEST_BINARY FILE_JSON [--starts N]
 //! Prints one JSON object. Needs `moto_server` (see moto-harness).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
@@ -46,7 +46,7 @@ fn variant(body: &[u8], contact_id: &str, n: usize) -> (Vec<u8>, String) {
 
 fn one_start(
     api: &RuntimeApi,
-    binary: &PathBuf,
+    binary: &Path,
     endpoint: &str,
     bucket: &str,
     files: [(&str, usize); 2],
