@@ -41,9 +41,12 @@ async fn main() -> Result<(), Error> {
 
 /// Wires the configured mode over `store` and runs the Lambda loop.
 async fn serve<S: ObjectStore>(store: &S, config: &Config) -> Result<(), Error> {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Only the SageMaker modes need the shared AWS config (embedded mode reads its model
+    // through the store adapter, or from a directory).
+    let shared = || aws_config::load_defaults(aws_config::BehaviorVersion::latest());
     match &config.mode {
         Mode::Endpoint(endpoint) => {
+            let shared = shared().await;
             // The adapter retries transient failures itself; SDK retries on top would multiply.
             let sm_conf = aws_sdk_sagemakerruntime::config::Builder::from(&shared)
                 .retry_config(RetryConfig::disabled())
@@ -64,6 +67,7 @@ async fn serve<S: ObjectStore>(store: &S, config: &Config) -> Result<(), Error> 
             Box::pin(serve_classifier(store, &classifier, &config.settings)).await
         }
         Mode::Transform(transform) => {
+            let shared = shared().await;
             // Control-plane calls are few and idempotent: the SDK's standard retries suit them.
             let jobs = SageMakerJobs::new(
                 aws_sdk_sagemaker::Client::new(&shared),
