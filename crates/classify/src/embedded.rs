@@ -10,7 +10,6 @@
 //!
 //! The partition loop, claims, parts and watermark are [`crate::run`]'s, as in endpoint mode.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -228,13 +227,12 @@ pub fn unpack_model(archive: &[u8], what: &str, to: &Path) -> Result<(), Embedde
         std::fs::remove_dir_all(to).map_err(io)?;
     }
     std::fs::create_dir_all(to).map_err(io)?;
-    // Read the gzip stream whole first: a truncated or foreign file is told apart from a bad
-    // tar entry.
-    let mut tar_bytes = Vec::new();
-    flate2::read::GzDecoder::new(archive)
-        .read_to_end(&mut tar_bytes)
-        .map_err(|e| bad(format!("not gzip data ({})", one_line(e))))?;
-    let mut tar = tar::Archive::new(tar_bytes.as_slice());
+    // Stream the archive (no decompressed copy of the weights in memory); a foreign file is
+    // told by gzip's magic bytes, a truncated one fails as a bad entry below.
+    if !archive.starts_with(&[0x1f, 0x8b]) {
+        return Err(bad("not gzip data (no gzip header)".into()));
+    }
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let entries = tar
         .entries()
         .map_err(|e| bad(format!("not a tar archive ({})", one_line(e))))?;
