@@ -1,301 +1,136 @@
-//! Every file in `../shared/fixtures/contact-lens/`, with values read from the files.
+//! Every file in `../shared/fixtures/contact-lens/`: each contact compared with its golden
+//! summary in `tests/fixtures/golden/` (`UPDATE_GOLDEN=1` rewrites them; review the diff),
+//! and the typed errors of the files that are not contacts.
 
 mod common;
 
-use chrono::NaiveDate;
-use contact_lens::{parse, parse_with, Channel, ParseError, ParseOptions, Participants, Role};
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
+use contact_lens::{parse, parse_with, ParseError, ParseOptions};
 
 const DOC_RAW_KEY: &str = "connect/example-instance/Analysis/Voice/2022/04/15/aaaaaaaa-1111-2222-3333-444444444444_analysis_2022-04-15T10:00:00Z.json";
 const DOC_REDACTED_KEY: &str = "connect/example-instance/Analysis/Voice/Redacted/2022/04/15/aaaaaaaa-1111-2222-3333-444444444444_analysis_redacted_2022-04-15T10:00:00Z.json";
+const VOICE_2022_KEY: &str = "Analysis/Voice/2023/02/18/bbbbbbbb-0000-4000-8000-000000000001_analysis_2023-02-18T01:02:03Z.json";
+const CIOPULSE_EVENT_KEY: &str = "connect/example-instance/Analysis/Voice/Redacted/2026/09/02/3f1c9a2e-5b7d-4e8f-9a0b-1c2d3e4f5a6b_analysis_redacted_2026-09-02T00:17:10Z.json";
+const CHAT_KEY: &str = "connect/i/Analysis/Chat/2022/10/27/b49644f6-672f-445c-b209-f76b36482830_analysis_2022-10-27T03:40:00Z.json";
+
+/// One parse: the golden file's name, the shared fixture, the S3 key, and whether chat
+/// `SYSTEM` messages are kept.
+type Case = (&'static str, &'static str, Option<&'static str>, bool);
+
+const CASES: &[Case] = &[
+    // The contact id comes from the key.
+    (
+        "voice_raw_v1.1.0_doc",
+        "voice_raw_v1.1.0_doc-2022-04-15.json",
+        Some(DOC_RAW_KEY),
+        false,
+    ),
+    (
+        "voice_redacted_v1.1.0_doc",
+        "voice_redacted_v1.1.0_doc-2022-04-15.json",
+        Some(DOC_REDACTED_KEY),
+        false,
+    ),
+    // ContentMetadata.Output says Redacted: the file's word beats the key's folder.
+    (
+        "voice_redacted_v1.1.0_doc_raw_key",
+        "voice_redacted_v1.1.0_doc-2022-04-15.json",
+        Some(DOC_RAW_KEY),
+        false,
+    ),
+    (
+        "voice_raw_VOICE-2022-11-30_doc",
+        "voice_raw_VOICE-2022-11-30_doc-2023-02-18.json",
+        Some(VOICE_2022_KEY),
+        false,
+    ),
+    // No key: the date comes from the recording path in CustomerMetadata.InputS3Uri. Turns
+    // 12490..13345 (customer) and 12537..13017 (agent) overlap.
+    (
+        "scv_voice_raw_v1.1.0_7c77422d",
+        "scv_voice_raw_v1.1.0_7c77422d_analysis_2022-06-22.json",
+        None,
+        false,
+    ),
+    (
+        "ciopulse_voice_redacted_v1.1.0",
+        "ciopulse_voice_redacted_v1.1.0_sanitised-live_2026-09-16.json",
+        None,
+        false,
+    ),
+    // The key's folder date (2026-09-02) wins over the recording path's date.
+    (
+        "ciopulse_voice_redacted_v1.1.0_event_key",
+        "ciopulse_voice_redacted_v1.1.0_sanitised-live_2026-09-16.json",
+        Some(CIOPULSE_EVENT_KEY),
+        false,
+    ),
+    // 35 items: 4 EVENTs, 3 SYSTEM messages, 28 agent/customer messages. No
+    // TotalConversationDurationMillis: the duration is the span of AbsoluteTime, 03:31:50.735
+    // to 03:34:43.192. The agent's sentiment, 1.1538461538461537 in the file, is what
+    // serde_json's default float parsing gives (one ulp below).
+    (
+        "chat_raw_CHAT-2022-11-30_doc",
+        "chat_raw_CHAT-2022-11-30_doc-2023-02-18.json",
+        Some(CHAT_KEY),
+        false,
+    ),
+    // The same with its 3 SYSTEM messages.
+    (
+        "chat_raw_CHAT-2022-11-30_doc_with_system",
+        "chat_raw_CHAT-2022-11-30_doc-2023-02-18.json",
+        Some(CHAT_KEY),
+        true,
+    ),
+    // Six MESSAGE items; the attachment (no Content) is skipped.
+    (
+        "ciopulse_chat_redacted_CHAT-2022-11-30",
+        "ciopulse_chat_redacted_CHAT-2022-11-30_prelive-handwritten.json",
+        None,
+        false,
+    ),
+];
 
 #[test]
-fn voice_raw_v1_1_0_doc_example_takes_contact_id_from_key() {
+fn every_shared_contact_matches_its_golden_summary() {
     let Some(shared) = common::shared_dir() else {
         return;
     };
-    let bytes = common::fixture(&shared, "voice_raw_v1.1.0_doc-2022-04-15.json");
-    let c = parse(&bytes, Some(DOC_RAW_KEY)).unwrap();
-    assert_eq!(c.contact_id, "aaaaaaaa-1111-2222-3333-444444444444");
-    assert_eq!(c.instance_id, None);
-    assert_eq!(c.channel, Channel::Voice);
-    assert!(!c.redacted);
-    assert_eq!(c.version, "1.1.0");
-    assert_eq!(c.language.as_deref(), Some("en-US"));
-    assert_eq!(c.contact_date, date(2022, 4, 15));
-    assert_eq!(c.duration_ms, Some(32110));
-    assert_eq!(c.turns.len(), 10);
-    assert_eq!(c.sentiment_agent, Some(0.0));
-    assert_eq!(c.sentiment_customer, Some(3.1));
-    assert!(c.categories.is_empty());
-    assert_eq!(c.summary, None);
-    assert_eq!(c.turns[0].role, Role::Agent);
-    assert_eq!(c.turns[0].begin_ms, Some(0));
-    assert_eq!(c.turns[0].end_ms, Some(90));
-    assert_eq!(c.turns[1].role, Role::Customer);
-    let all = c.transcript(Participants::All);
-    assert!(all.starts_with(
-        "AGENT: Okay. CUSTOMER: Just hello. My name is Peter and help. AGENT: Hello. Peter, how can I help you?"
-    ));
-    assert!(all.ends_with("CUSTOMER: Thank you. Sir. Have a nice evening."));
-    let customer = c.transcript(Participants::Customer);
-    assert!(customer.starts_with("Just hello. My name is Peter and help. I need to cancel."));
-    assert!(!customer.contains("AGENT") && !customer.contains("CUSTOMER:"));
-    assert!(c
-        .transcript(Participants::Agent)
-        .starts_with("Okay. Hello. Peter, how can I help you? That sounds very bad."));
+    for &(golden, fixture, key, with_system) in CASES {
+        let bytes = common::fixture(&shared, fixture);
+        let c = parse_with(&bytes, key, ParseOptions::with_system(with_system))
+            .unwrap_or_else(|e| panic!("{golden}: {e}"));
+        common::check_invariants(&c, with_system);
+        common::check_golden(golden, &c);
+    }
 }
 
 #[test]
-fn voice_raw_v1_1_0_doc_example_without_key_has_no_contact_id() {
+fn shared_files_that_are_not_usable_contacts_give_typed_errors() {
     let Some(shared) = common::shared_dir() else {
         return;
     };
-    let bytes = common::fixture(&shared, "voice_raw_v1.1.0_doc-2022-04-15.json");
-    assert_eq!(
-        parse(&bytes, None).unwrap_err(),
-        ParseError::MissingContactId
-    );
     // A key that is not an analysis key is ignored, not trusted.
     let wav = "connect/x/CallRecordings/2022/04/15/aaaaaaaa-1111_20220415T10:00_UTC.wav";
-    assert_eq!(
-        parse(&bytes, Some(wav)).unwrap_err(),
-        ParseError::MissingContactId
-    );
-}
-
-#[test]
-fn voice_redacted_v1_1_0_doc_example() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(&shared, "voice_redacted_v1.1.0_doc-2022-04-15.json");
-    let c = parse(&bytes, Some(DOC_REDACTED_KEY)).unwrap();
-    assert_eq!(c.contact_id, "aaaaaaaa-1111-2222-3333-444444444444");
-    assert!(c.redacted);
-    assert_eq!(c.version, "1.1.0");
-    assert_eq!(c.turns.len(), 10);
-    assert_eq!(
-        c.text(&c.turns[1]),
-        "Just hello. My name is [PII] and help."
-    );
-    assert!(c
-        .transcript(Participants::All)
-        .contains("AGENT: Hello. [PII], how can I help you?"));
-    assert!(!c.transcript(Participants::All).contains("Peter"));
-}
-
-#[test]
-fn voice_redacted_file_wins_over_a_raw_key() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(&shared, "voice_redacted_v1.1.0_doc-2022-04-15.json");
-    // ContentMetadata.Output says Redacted: the file's word beats the key's folder.
-    assert!(parse(&bytes, Some(DOC_RAW_KEY)).unwrap().redacted);
-}
-
-#[test]
-fn voice_raw_voice_2022_11_30_doc_example() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(&shared, "voice_raw_VOICE-2022-11-30_doc-2023-02-18.json");
-    let key = "Analysis/Voice/2023/02/18/bbbbbbbb-0000-4000-8000-000000000001_analysis_2023-02-18T01:02:03Z.json";
-    let c = parse(&bytes, Some(key)).unwrap();
-    assert_eq!(c.contact_id, "bbbbbbbb-0000-4000-8000-000000000001");
-    assert_eq!(c.version, "VOICE-2022-11-30");
-    assert_eq!(c.channel, Channel::Voice);
-    assert!(!c.redacted);
-    assert_eq!(c.language.as_deref(), Some("en-US"));
-    assert_eq!(c.contact_date, date(2023, 2, 18));
-    assert_eq!(c.turns.len(), 10);
-    assert!(c
-        .transcript(Participants::Customer)
-        .contains("I need to cancel. I want to cancel my plan subscription."));
-}
-
-#[test]
-fn scv_real_capture_v1_1_0_with_overlapping_turns() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(
-        &shared,
-        "scv_voice_raw_v1.1.0_7c77422d_analysis_2022-06-22.json",
-    );
-    let c = parse(&bytes, None).unwrap();
-    assert_eq!(c.contact_id, "7c77422d-f9ba-4111-ad48-b2f5dadf854a");
-    assert_eq!(
-        c.instance_id.as_deref(),
-        Some("5f046746-5931-45cc-a614-43b75eca2a5f")
-    );
-    assert_eq!(c.channel, Channel::Voice);
-    assert!(!c.redacted);
-    assert_eq!(c.version, "1.1.0");
-    assert_eq!(c.language.as_deref(), Some("en-US"));
-    // No key: the date comes from the recording path in CustomerMetadata.InputS3Uri.
-    assert_eq!(c.contact_date, date(2022, 6, 22));
-    assert_eq!(c.duration_ms, Some(86727));
-    assert_eq!(c.turns.len(), 15);
-    assert_eq!(c.sentiment_customer, Some(0.8));
-    assert_eq!(c.sentiment_agent, Some(0.0));
-    let begins: Vec<u64> = c.turns.iter().map(|t| t.begin_ms.unwrap()).collect();
-    assert!(begins.windows(2).all(|w| w[0] <= w[1]), "{begins:?}");
-    // Turns 12490..13345 (customer) and 12537..13017 (agent) overlap.
-    assert_eq!(c.turns[4].role, Role::Customer);
-    assert_eq!(c.text(&c.turns[4]), "I hear my voice.");
-    assert_eq!(c.turns[5].role, Role::Agent);
-    assert_eq!(c.text(&c.turns[5]), "Bye.");
-    assert!(c
-        .transcript(Participants::All)
-        .starts_with("AGENT: Mhm. CUSTOMER: Mhm. AGENT: Okay? Hoping CUSTOMER: I hope you got"));
-    assert!(c
-        .transcript(Participants::All)
-        .ends_with("AGENT: Call back. Bye bye."));
-}
-
-#[test]
-fn ciopulse_voice_redacted_sanitised_live() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(
-        &shared,
-        "ciopulse_voice_redacted_v1.1.0_sanitised-live_2026-09-16.json",
-    );
-    let c = parse(&bytes, None).unwrap();
-    assert_eq!(c.contact_id, "3f1c9a2e-5b7d-4e8f-9a0b-1c2d3e4f5a6b");
-    assert_eq!(
-        c.instance_id.as_deref(),
-        Some("11111111-2222-3333-4444-555555555555")
-    );
-    assert!(c.redacted);
-    assert_eq!(c.version, "1.1.0");
-    assert_eq!(c.language.as_deref(), Some("en-AU"));
-    assert_eq!(c.contact_date, date(2026, 9, 16));
-    assert_eq!(c.duration_ms, Some(91900));
-    assert_eq!(c.turns.len(), 7);
-    assert_eq!(c.sentiment_customer, Some(-5.0));
-    assert_eq!(c.sentiment_agent, Some(0.0));
-    assert_eq!(
-        c.transcript(Participants::Customer),
-        "Oh man, 2 days? That's such a long time. I need access today, my email is [PII]. Then I need to escalate this, this is not acceptable."
-    );
-    assert!(c
-        .transcript(Participants::All)
-        .starts_with("AGENT: Hello. AGENT: Um, can you hear me?"));
-}
-
-#[test]
-fn ciopulse_voice_redacted_with_the_event_key() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(
-        &shared,
-        "ciopulse_voice_redacted_v1.1.0_sanitised-live_2026-09-16.json",
-    );
-    let key = "connect/example-instance/Analysis/Voice/Redacted/2026/09/02/3f1c9a2e-5b7d-4e8f-9a0b-1c2d3e4f5a6b_analysis_redacted_2026-09-02T00:17:10Z.json";
-    let c = parse(&bytes, Some(key)).unwrap();
-    // The key's folder date wins over the recording path's date.
-    assert_eq!(c.contact_date, date(2026, 9, 2));
-    assert!(c.redacted);
-}
-
-#[test]
-fn chat_raw_doc_example_messages_only_ordered_without_system() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(&shared, "chat_raw_CHAT-2022-11-30_doc-2023-02-18.json");
-    let key = "connect/i/Analysis/Chat/2022/10/27/b49644f6-672f-445c-b209-f76b36482830_analysis_2022-10-27T03:40:00Z.json";
-    let c = parse(&bytes, Some(key)).unwrap();
-    assert_eq!(c.contact_id, "b49644f6-672f-445c-b209-f76b36482830");
-    assert_eq!(
-        c.instance_id.as_deref(),
-        Some("f23fc323-3d6d-48aa-95dc-EXAMPLE012")
-    );
-    assert_eq!(c.channel, Channel::Chat);
-    assert!(!c.redacted);
-    assert_eq!(c.version, "CHAT-2022-11-30");
-    assert_eq!(c.language.as_deref(), Some("en-US"));
-    assert_eq!(c.contact_date, date(2022, 10, 27));
-    // 35 items: 4 EVENTs, 3 SYSTEM messages, 28 agent/customer messages.
-    assert_eq!(c.turns.len(), 28);
-    assert!(c.turns.iter().all(|t| t.role != Role::System));
-    assert_eq!(c.categories, vec!["agent-intro".to_string()]);
-    // serde_json's default float parsing may be one ulp off the shortest representation.
-    assert!((c.sentiment_agent.unwrap() - 1.1538461538461537).abs() < 1e-12);
-    assert_eq!(c.sentiment_customer, Some(0.0));
-    // No TotalConversationDurationMillis: the span of AbsoluteTime, 03:31:50.735 to 03:34:43.192.
-    assert_eq!(c.duration_ms, Some(172_457));
-    assert_eq!(c.turns[0].role, Role::Agent);
-    assert_eq!(c.turns[0].begin_ms, Some(12_727));
-    assert_eq!(c.turns[0].end_ms, None);
-    assert_eq!(c.turns[1].begin_ms, Some(17_367));
-    let all = c.transcript(Participants::All);
-    assert!(all.starts_with(
-        "AGENT: Hello, thanks for reaching Example Corp. This is Jane. How may I help you? CUSTOMER: I'd like to see if I can get a refund"
-    ));
-    assert!(all.ends_with("CUSTOMER: Nope! AGENT: Ok great! Have a great day."));
-    assert!(!all.contains("placed in queue"));
-
-    let with_system = parse_with(&bytes, Some(key), ParseOptions::with_system(true)).unwrap();
-    assert_eq!(with_system.turns.len(), 31);
-    assert_eq!(with_system.turns[0].role, Role::System);
-    assert!(with_system
-        .transcript(Participants::All)
-        .starts_with("SYSTEM: Hello, thanks for contacting us."));
-}
-
-#[test]
-fn ciopulse_handwritten_chat_tolerated() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    let bytes = common::fixture(
-        &shared,
-        "ciopulse_chat_redacted_CHAT-2022-11-30_prelive-handwritten.json",
-    );
-    let c = parse(&bytes, None).unwrap();
-    assert_eq!(c.contact_id, "7d2e4f60-8a1b-4c3d-9e5f-0a1b2c3d4e5f");
-    assert_eq!(c.channel, Channel::Chat);
-    assert!(c.redacted);
-    assert_eq!(c.version, "CHAT-2022-11-30");
-    assert_eq!(c.language.as_deref(), Some("en-AU"));
-    assert_eq!(c.contact_date, date(2026, 9, 2));
-    assert_eq!(c.duration_ms, Some(172_000));
-    // Six MESSAGE items; the attachment (no Content) is skipped.
-    assert_eq!(c.turns.len(), 5);
-    assert_eq!(c.sentiment_customer, Some(0.5));
-    assert_eq!(c.sentiment_agent, Some(1.2));
-    assert_eq!(
-        c.summary.as_deref(),
-        Some("Customer's password had expired. The agent sent a reset link and the customer confirmed it worked.")
-    );
-    assert_eq!(
-        c.transcript(Participants::Customer),
-        "hi, my password expired and I can't log into the portal. my number is [PII] if you need it got it, worked straight away. thanks! no that's all, cheers"
-    );
-}
-
-#[test]
-fn realtime_segments_are_rejected() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    for name in [
-        "scv_realtime_kinesis_segment_v1.0.0_Utterance.json",
-        "scv_realtime_kinesis_segment_v1.0.0_Categories.json",
-    ] {
-        let err = parse(&common::fixture(&shared, name), None).unwrap_err();
-        assert_eq!(err, ParseError::RealtimeSegment, "{name}");
-        assert!(err.reason().contains("real-time"), "{}", err.reason());
+    let doc = "voice_raw_v1.1.0_doc-2022-04-15.json";
+    let cases = [
+        (doc, None, ParseError::MissingContactId),
+        (doc, Some(wav), ParseError::MissingContactId),
+        (
+            "scv_realtime_kinesis_segment_v1.0.0_Utterance.json",
+            None,
+            ParseError::RealtimeSegment,
+        ),
+        (
+            "scv_realtime_kinesis_segment_v1.0.0_Categories.json",
+            None,
+            ParseError::RealtimeSegment,
+        ),
+    ];
+    for (name, key, expected) in cases {
+        let err = parse(&common::fixture(&shared, name), key).unwrap_err();
+        assert_eq!(err, expected, "{name} with key {key:?}");
     }
+    assert!(ParseError::RealtimeSegment.reason().contains("real-time"));
 }
 
 #[test]
@@ -327,44 +162,11 @@ fn v1_0_0_doc_example_repaired_maps_arn_and_short_ids_to_roles() {
     .unwrap();
     let fixed = repair_2020_doc(&text);
     let c = parse(fixed.as_bytes(), None).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.version, "1.0.0");
-    assert_eq!(c.contact_id, "11111111-1111-1111-1111-11111111111");
-    assert_eq!(
-        c.instance_id.as_deref(),
-        Some("eeeeeee-eeee-eeee-eeee-eeeeeeeeeeee")
-    );
-    assert_eq!(c.channel, Channel::Voice);
-    assert!(!c.redacted);
-    assert_eq!(c.language.as_deref(), Some("en-US"));
-    assert_eq!(c.contact_date, date(2019, 7, 22));
-    assert_eq!(c.duration_ms, Some(7060));
-    assert_eq!(
-        c.categories,
-        vec!["Swearing".to_string(), "Interruptions".to_string()]
-    );
-    // OverallSentiment is keyed by participant id: agent id 3, customer id 4.2.
-    assert_eq!(c.sentiment_agent, Some(3.0));
-    assert_eq!(c.sentiment_customer, Some(4.2));
-    assert_eq!(c.turns.len(), 3);
-    let roles: Vec<Role> = c.turns.iter().map(|t| t.role).collect();
-    // Ordered by BeginOffsetMillis: 0 (agent), 500 (customer), 3000 (customer).
-    assert_eq!(roles, [Role::Agent, Role::Customer, Role::Customer]);
-    assert_eq!(c.turns[1].begin_ms, Some(500));
-    // The multi-line Content is one line.
-    assert_eq!(
-        c.text(&c.turns[1]),
-        "I'm having trouble submitting the application, number AAAAAAAA on the portal. I tried but couldn't connect to my POC on the portal. So, I'm calling on this toll free number"
-    );
-    assert_eq!(
-        c.transcript(Participants::Agent),
-        "Hello, my name is Jane, may I have your email id?"
-    );
-    let all = c.transcript(Participants::All);
-    assert!(all.starts_with(
-        "AGENT: Hello, my name is Jane, may I have your email id? CUSTOMER: I'm having trouble"
-    ));
-    assert!(all.ends_with("CUSTOMER: My email id is jane@examplecorp.com."));
-    assert!(!all.contains('\n'));
+    // OverallSentiment is keyed by participant id: agent id 3, customer id 4.2. Turns are
+    // ordered by BeginOffsetMillis: 0 (agent), 500 (customer), 3000 (customer); the
+    // multi-line Content of the second is one line.
+    common::check_invariants(&c, false);
+    common::check_golden("voice_raw_v1.0.0_doc_repaired", &c);
 }
 
 /// Repairs the 2020 documentation example into JSON, in test code only: smart quotes, `//`

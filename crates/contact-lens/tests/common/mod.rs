@@ -23,3 +23,86 @@ pub fn local_fixture(name: &str) -> Vec<u8> {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
+
+/// A contact as a golden file holds it: every serialised field, each turn with its text, and
+/// the three transcripts.
+pub fn golden_summary(c: &contact_lens::Contact) -> serde_json::Value {
+    use contact_lens::Participants;
+    let mut v = serde_json::to_value(c).expect("a Contact serialises");
+    v["turns"] = c
+        .turns
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "role": t.role,
+                "begin_ms": t.begin_ms,
+                "end_ms": t.end_ms,
+                "text": c.text(t),
+            })
+        })
+        .collect();
+    v["transcript"] = serde_json::json!({
+        "all": c.transcript(Participants::All),
+        "customer": c.transcript(Participants::Customer),
+        "agent": c.transcript(Participants::Agent),
+    });
+    v
+}
+
+/// Compares `c` with `tests/fixtures/golden/<name>.json` exactly; `UPDATE_GOLDEN=1` rewrites
+/// the file instead (review the diff before committing it).
+pub fn check_golden(name: &str, c: &contact_lens::Contact) {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/golden"
+    ))
+    .join(format!("{name}.json"));
+    let actual = serde_json::to_string_pretty(&golden_summary(c)).expect("JSON") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).expect("creating the golden folder");
+        std::fs::write(&path, &actual)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {} ({e}); UPDATE_GOLDEN=1 writes it",
+            path.display()
+        )
+    });
+    if actual != expected {
+        let (n, (e, a)) = expected
+            .lines()
+            .chain(std::iter::repeat("<end>"))
+            .zip(actual.lines().chain(std::iter::repeat("<end>")))
+            .enumerate()
+            .find(|(_, (e, a))| e != a)
+            .expect("texts that differ differ in a line");
+        panic!(
+            "{name}: the contact differs from {} at line {}:\n  expected {e}\n  actual   {a}\n\
+             UPDATE_GOLDEN=1 rewrites it (review the diff).",
+            path.display(),
+            n + 1
+        );
+    }
+}
+
+/// What every parsed contact must satisfy: one-line transcripts, turns in order of start, and
+/// no `SYSTEM` turns unless asked for.
+pub fn check_invariants(c: &contact_lens::Contact, with_system: bool) {
+    use contact_lens::{Participants, Role};
+    for who in [
+        Participants::All,
+        Participants::Customer,
+        Participants::Agent,
+    ] {
+        assert!(!c.transcript(who).contains('\n'), "{who}: not one line");
+    }
+    let begins: Vec<Option<u64>> = c.turns.iter().map(|t| t.begin_ms).collect();
+    if begins.iter().all(Option::is_some) {
+        assert!(begins.windows(2).all(|w| w[0] <= w[1]), "{begins:?}");
+    }
+    if !with_system {
+        assert!(c.turns.iter().all(|t| t.role != Role::System));
+    }
+}
