@@ -1,5 +1,10 @@
 //! Lean, borrowed serde views of a post-call analysis document: only the fields we use.
 //!
+//! Each struct is declared once, as a table of `"JsonKey" => field: Type` rows given to
+//! `raw_structs!`, which derives both the serde reading (the reference) and the fast reader's
+//! field dispatch ([`crate::fast`]). How a value is read follows from the field's type, by the
+//! same rule on both paths ([`Field`]).
+//!
 //! Unknown fields are skipped (never `deny_unknown_fields`); strings borrow from the input
 //! unless they contain escapes. Scalars are read leniently: a string field holding a number,
 //! or an offset written as `1.0`, does not fail the document.
@@ -10,170 +15,242 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use crate::fast::{Object, Reader, Seen};
+
 pub(crate) type Str<'a> = Cow<'a, str>;
 
-/// The top level. Kind markers (`EventType`, `Segments`, `Records`, ...) are read only for
-/// their presence, so detecting the kind costs nothing beyond the one parse.
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawDoc<'a> {
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub version: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub channel: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub job_status: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub language_code: Option<Str<'a>>,
-    #[serde(borrow)]
-    pub content_metadata: Option<RawContentMetadata<'a>>,
-    #[serde(borrow)]
-    pub customer_metadata: Option<RawCustomerMetadata<'a>>,
-    #[serde(borrow)]
-    pub participants: Option<Vec<RawParticipant<'a>>>,
-    #[serde(borrow)]
-    pub categories: Option<RawCategories<'a>>,
-    #[serde(borrow)]
-    pub conversation_characteristics: Option<RawCharacteristics<'a>>,
-    #[serde(borrow)]
-    pub transcript: Option<Items<'a>>,
+/// Declares structs from tables of their fields, each row `"JsonKey" => field: Type,`, and
+/// derives both ways of reading each from its one table:
+///
+/// - serde: `#[derive(Deserialize, Default)]`, every field renamed to its key and read with
+///   [`Field::de`]; a missing key leaves the field's default (`None`).
+/// - the fast reader: [`Object::field`], a `match` on the key that reads the value with
+///   [`Field::fast`] and, as serde does, fails on a repeated key (its bit in `seen` is the
+///   field's position in the table).
+///
+/// It also makes `Option<Struct>` a [`Field`] (`null` or an object), so tables can nest.
+macro_rules! raw_structs {
+    ($(
+        $(#[$meta:meta])*
+        pub(crate) struct $name:ident<'a> {
+            $($key:literal => $field:ident: $ty:ty,)*
+        }
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Deserialize, Default)]
+        #[cfg_attr(test, derive(Debug))]
+        // Strings borrow from the input: said once here, as `#[serde(borrow)]` cannot be put
+        // on every field (an `Option<u64>` has no lifetime to borrow).
+        #[serde(default, bound(deserialize = "'de: 'a"))]
+        pub(crate) struct $name<'a> {
+            $(
+                #[serde(rename = $key, deserialize_with = "Field::de")]
+                pub $field: $ty,
+            )*
+        }
 
-    // Presence-only markers of other document kinds.
-    pub event_type: Option<IgnoredAny>,
-    pub segments: Option<IgnoredAny>,
-    pub job_name: Option<IgnoredAny>,
-    #[serde(rename = "Records")]
-    pub records: Option<IgnoredAny>,
-    #[serde(rename = "detail-type")]
-    pub detail_type: Option<IgnoredAny>,
-    #[serde(rename = "jobName")]
-    pub transcribe_job_name: Option<IgnoredAny>,
-    #[serde(rename = "results")]
-    pub transcribe_results: Option<IgnoredAny>,
-    pub contact_id: Option<IgnoredAny>,
-    pub initiation_method: Option<IgnoredAny>,
+        impl<'a> Object<'a> for $name<'a> {
+            fn field(&mut self, p: &mut Reader<'a>, key: &str, seen: &mut Seen) -> Option<()> {
+                #[allow(non_camel_case_types)]
+                enum Bit {
+                    $($field,)*
+                }
+                match key {
+                    $($key => {
+                        seen.first(Bit::$field as u32)?;
+                        self.$field = Field::fast(p)?;
+                    })*
+                    _ => p.skip()?,
+                }
+                Some(())
+            }
+        }
+
+        impl<'a> Field<'a> for Option<$name<'a>> {
+            fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Option::deserialize(d)
+            }
+            fn fast(p: &mut Reader<'a>) -> Option<Self> {
+                p.or_null(Reader::record)
+            }
+        }
+    )*};
 }
 
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawContentMetadata<'a> {
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub output: Option<Str<'a>>,
+/// How a value of a field's type is read, on both paths. `fast` must give what `de` gives
+/// on the same text, or give up (`None`) and leave the document to serde_json.
+pub(crate) trait Field<'a>: Sized {
+    /// With serde_json: the reference.
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error>;
+    /// With the fast reader, the cursor on the value.
+    fn fast(p: &mut Reader<'a>) -> Option<Self>;
 }
 
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawCustomerMetadata<'a> {
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub contact_id: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub instance_id: Option<Str<'a>>,
-    #[serde(borrow, rename = "InputS3Uri", deserialize_with = "lstr")]
-    pub input_s3_uri: Option<Str<'a>>,
+/// A lenient string: a string, else `None` (any other value is skipped).
+impl<'a> Field<'a> for Option<Str<'a>> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lstr(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.lstr()
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawParticipant<'a> {
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub participant_id: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub participant_role: Option<Str<'a>>,
+/// Lenient milliseconds: a number or a string holding one, rounded; else `None`.
+impl<'a> Field<'a> for Option<u64> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lms(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.lms()
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawCategories<'a> {
-    #[serde(borrow)]
-    pub matched_categories: Option<Vec<LStr<'a>>>,
+/// A presence marker: `Some` for any value but `null`.
+impl<'a> Field<'a> for Option<IgnoredAny> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::deserialize(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.or_null(|p| p.skip().map(|()| IgnoredAny))
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawCharacteristics<'a> {
-    #[serde(deserialize_with = "lms")]
-    pub total_conversation_duration_millis: Option<u64>,
-    #[serde(borrow)]
-    pub sentiment: Option<RawSentiment<'a>>,
-    #[serde(borrow)]
-    pub contact_summary: Option<RawContactSummary<'a>>,
+/// `null` or an array of objects.
+impl<'a> Field<'a> for Option<Vec<RawParticipant<'a>>> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::deserialize(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.or_null(|p| p.vec(Reader::record))
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawSentiment<'a> {
-    #[serde(borrow)]
-    pub overall_sentiment: Option<RawOverallSentiment<'a>>,
+/// `null` or an array of lenient strings.
+impl<'a> Field<'a> for Option<Vec<LStr<'a>>> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::deserialize(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.or_null(|p| p.vec(|p| p.lstr().map(LStr)))
+    }
+}
+
+/// `null` or the transcript array.
+impl<'a> Field<'a> for Option<Items<'a>> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::deserialize(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.or_null(Reader::items)
+    }
+}
+
+/// `null`, the scores object, or (any other value) no scores.
+impl<'a> Field<'a> for Option<RawOverallSentiment<'a>> {
+    fn de<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::deserialize(d)
+    }
+    fn fast(p: &mut Reader<'a>) -> Option<Self> {
+        p.or_null(Reader::overall)
+    }
+}
+
+raw_structs! {
+    /// The top level. Kind markers (`EventType`, `Segments`, `Records`, ...) are read only for
+    /// their presence, so detecting the kind costs nothing beyond the one parse.
+    pub(crate) struct RawDoc<'a> {
+        "Version" => version: Option<Str<'a>>,
+        "Channel" => channel: Option<Str<'a>>,
+        "JobStatus" => job_status: Option<Str<'a>>,
+        "LanguageCode" => language_code: Option<Str<'a>>,
+        "ContentMetadata" => content_metadata: Option<RawContentMetadata<'a>>,
+        "CustomerMetadata" => customer_metadata: Option<RawCustomerMetadata<'a>>,
+        "Participants" => participants: Option<Vec<RawParticipant<'a>>>,
+        "Categories" => categories: Option<RawCategories<'a>>,
+        "ConversationCharacteristics" =>
+            conversation_characteristics: Option<RawCharacteristics<'a>>,
+        "Transcript" => transcript: Option<Items<'a>>,
+        // Presence-only markers of other document kinds.
+        "EventType" => event_type: Option<IgnoredAny>,
+        "Segments" => segments: Option<IgnoredAny>,
+        "JobName" => job_name: Option<IgnoredAny>,
+        "Records" => records: Option<IgnoredAny>,
+        "detail-type" => detail_type: Option<IgnoredAny>,
+        "jobName" => transcribe_job_name: Option<IgnoredAny>,
+        "results" => transcribe_results: Option<IgnoredAny>,
+        "ContactId" => contact_id: Option<IgnoredAny>,
+        "InitiationMethod" => initiation_method: Option<IgnoredAny>,
+    }
+
+    pub(crate) struct RawContentMetadata<'a> {
+        "Output" => output: Option<Str<'a>>,
+    }
+
+    pub(crate) struct RawCustomerMetadata<'a> {
+        "ContactId" => contact_id: Option<Str<'a>>,
+        "InstanceId" => instance_id: Option<Str<'a>>,
+        "InputS3Uri" => input_s3_uri: Option<Str<'a>>,
+    }
+
+    pub(crate) struct RawParticipant<'a> {
+        "ParticipantId" => participant_id: Option<Str<'a>>,
+        "ParticipantRole" => participant_role: Option<Str<'a>>,
+    }
+
+    pub(crate) struct RawCategories<'a> {
+        "MatchedCategories" => matched_categories: Option<Vec<LStr<'a>>>,
+    }
+
+    pub(crate) struct RawCharacteristics<'a> {
+        "TotalConversationDurationMillis" => total_conversation_duration_millis: Option<u64>,
+        "Sentiment" => sentiment: Option<RawSentiment<'a>>,
+        "ContactSummary" => contact_summary: Option<RawContactSummary<'a>>,
+    }
+
+    pub(crate) struct RawSentiment<'a> {
+        "OverallSentiment" => overall_sentiment: Option<RawOverallSentiment<'a>>,
+    }
+
+    pub(crate) struct RawContactSummary<'a> {
+        "PostContactSummary" => post_contact_summary: Option<RawSummary<'a>>,
+        "OverallSummary" => overall_summary: Option<RawSummary<'a>>,
+        "AutoGenerated" => auto_generated: Option<RawAutoGenerated<'a>>,
+    }
+
+    pub(crate) struct RawAutoGenerated<'a> {
+        "PostContactSummary" => post_contact_summary: Option<RawSummary<'a>>,
+        "OverallSummary" => overall_summary: Option<RawSummary<'a>>,
+    }
+
+    pub(crate) struct RawSummary<'a> {
+        "Content" => content: Option<Str<'a>>,
+        "Status" => status: Option<Str<'a>>,
+    }
+
+    /// One transcript item: a voice turn, or a chat item (MESSAGE, EVENT, ...).
+    pub(crate) struct RawItem<'a> {
+        "ParticipantId" => participant_id: Option<Str<'a>>,
+        "ParticipantRole" => participant_role: Option<Str<'a>>,
+        "Content" => content: Option<Str<'a>>,
+        "BeginOffsetMillis" => begin_offset_millis: Option<u64>,
+        "EndOffsetMillis" => end_offset_millis: Option<u64>,
+        "Type" => kind: Option<Str<'a>>,
+        "AbsoluteTime" => absolute_time: Option<Str<'a>>,
+    }
 }
 
 /// `OverallSentiment` in all its shapes: `{ "<participant id or role>": score, ... }` (voice,
 /// 2020 to now), with a nested `DetailsByParticipantRole: { "AGENT": score }` (chat, 2022-11-30),
 /// and other nested objects (`DetailsByInteraction`) that we skip.
+///
+/// Not in `raw_structs!`: its keys are data (participant ids and roles), not field names, so
+/// both paths read it by hand (its `Deserialize` below, and the fast reader's `overall`).
 #[derive(Default)]
 #[cfg_attr(test, derive(Debug))]
 pub(crate) struct RawOverallSentiment<'a> {
     pub by_key: Vec<(Str<'a>, f64)>,
     pub by_role: Vec<(Str<'a>, f64)>,
-}
-
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawContactSummary<'a> {
-    #[serde(borrow)]
-    pub post_contact_summary: Option<RawSummary<'a>>,
-    #[serde(borrow)]
-    pub overall_summary: Option<RawSummary<'a>>,
-    #[serde(borrow)]
-    pub auto_generated: Option<RawAutoGenerated<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawAutoGenerated<'a> {
-    #[serde(borrow)]
-    pub post_contact_summary: Option<RawSummary<'a>>,
-    #[serde(borrow)]
-    pub overall_summary: Option<RawSummary<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawSummary<'a> {
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub content: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub status: Option<Str<'a>>,
-}
-
-/// One transcript item: a voice turn, or a chat item (MESSAGE, EVENT, ...).
-#[derive(Deserialize, Default)]
-#[cfg_attr(test, derive(Debug))]
-#[serde(default, rename_all = "PascalCase")]
-pub(crate) struct RawItem<'a> {
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub participant_id: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub participant_role: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub content: Option<Str<'a>>,
-    #[serde(deserialize_with = "lms")]
-    pub begin_offset_millis: Option<u64>,
-    #[serde(deserialize_with = "lms")]
-    pub end_offset_millis: Option<u64>,
-    #[serde(borrow, rename = "Type", deserialize_with = "lstr")]
-    pub kind: Option<Str<'a>>,
-    #[serde(borrow, deserialize_with = "lstr")]
-    pub absolute_time: Option<Str<'a>>,
 }
 
 /// The `Transcript` array, collected with a head start on capacity (JSON gives no length).
