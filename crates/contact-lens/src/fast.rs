@@ -12,7 +12,8 @@
 //! the reference and says why the input is bad.
 //!
 //! Invariant: when this returns `Some(doc)`, serde_json deserialises the same text into an
-//! equal `RawDoc` (checked by the tests below over every fixture and mutations of them).
+//! equal `RawDoc` (checked by the tests below over every fixture, mutations of them, and
+//! seeded random edits of them).
 
 use std::borrow::Cow;
 
@@ -631,10 +632,14 @@ mod tests {
     }
 
     fn json_files(dir: &Path) -> Vec<PathBuf> {
+        files_ending(dir, "json")
+    }
+
+    fn files_ending(dir: &Path, ext: &str) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        out.retain(|p| p.extension().is_some_and(|x| x == "json"));
+        out.retain(|p| p.extension().is_some_and(|x| x == ext));
         out.sort();
         out
     }
@@ -706,6 +711,107 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// xorshift64*: a seeded generator, so that every run makes the same edits.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        /// A number in `0..n` (`n > 0`).
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Bytes that steer a JSON reader, where the two readers are likeliest to part.
+    const JSON_BYTES: &[u8] = b"\"{}[],:\\/0123456789-+.eEtrufalsn \t\r\n\x00\x1f\x7f";
+
+    /// A byte to write: one of [`JSON_BYTES`], one from the document, or any byte.
+    fn any_byte(rng: &mut Rng, doc: &[u8]) -> u8 {
+        match rng.below(3) {
+            0 => JSON_BYTES[rng.below(JSON_BYTES.len())],
+            1 if !doc.is_empty() => doc[rng.below(doc.len())],
+            _ => rng.next() as u8,
+        }
+    }
+
+    /// One random edit: delete, insert or replace a byte, duplicate a span somewhere, or
+    /// (rarely, as it leaves little to read) truncate.
+    fn edit(rng: &mut Rng, b: &mut Vec<u8>) {
+        let n = b.len();
+        if n == 0 {
+            b.push(any_byte(rng, &[]));
+            return;
+        }
+        match rng.below(16) {
+            0..=3 => {
+                b.remove(rng.below(n));
+            }
+            4..=7 => {
+                let c = any_byte(rng, b);
+                b.insert(rng.below(n + 1), c);
+            }
+            8..=11 => {
+                let c = any_byte(rng, b);
+                b[rng.below(n)] = c;
+            }
+            12..=14 => {
+                let start = rng.below(n);
+                let len = 1 + rng.below((n - start).min(64));
+                let span = b[start..start + len].to_vec();
+                let at = rng.below(n + 1);
+                b.splice(at..at, span);
+            }
+            _ => b.truncate(rng.below(n)),
+        }
+    }
+
+    #[test]
+    fn it_agrees_with_serde_json_and_never_panics_on_random_edits_of_fixtures() {
+        const SEED: u64 = 0x5eed_c0de_2024_0021;
+        const ROUNDS: usize = 800;
+        let key = "connect/x/Analysis/Voice/2022/04/15/aaaaaaaa-1111-2222-3333-444444444444_analysis_2022-04-15T10:00:00Z.json";
+        let mut inputs = fixtures();
+        for p in files_ending(&shared().join("fixtures/contact-lens"), "jsonc") {
+            let t = std::fs::read_to_string(&p).expect("UTF-8 fixture");
+            inputs.push((p, t));
+        }
+        let (mut tried, mut answered) = (0, 0);
+        for (f, (path, text)) in inputs.iter().enumerate() {
+            let mut rng = Rng(SEED ^ (f as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            for round in 0..ROUNDS {
+                let mut bytes = text.as_bytes().to_vec();
+                for _ in 0..1 + rng.below(3) {
+                    edit(&mut rng, &mut bytes);
+                }
+                let checked = std::panic::catch_unwind(|| {
+                    let fast = std::str::from_utf8(&bytes).is_ok_and(agrees);
+                    let _ = crate::parse(&bytes, (round % 2 == 1).then_some(key));
+                    fast
+                });
+                match checked {
+                    Ok(fast) => answered += usize::from(fast),
+                    Err(_) => panic!(
+                        "{} edited (seed {SEED:#x}, round {round}): see the panic above",
+                        path.display()
+                    ),
+                }
+                tried += 1;
+            }
+        }
+        // About a quarter of the edits leave JSON that the fast path reads (most land in a
+        // string); far fewer would mean this test checks little.
+        assert!(
+            answered * 10 > tried,
+            "the fast path answered {answered} of {tried}"
+        );
     }
 
     #[test]
