@@ -13,6 +13,10 @@
 //! redacted, and any later version of the form `N.N[.N]` or `CHANNEL-YYYY-MM-DD`, with unknown
 //! fields ignored. Real-time Kinesis segments are rejected with [`ParseError::RealtimeSegment`].
 //!
+//! Inside, `raw` declares the fields read, one table per struct, for both readers: serde_json
+//! (the reference) and the single-pass reader in `fast`, which must give the same document
+//! or give up. Only `fast` holds `unsafe` code (one block, with its `SAFETY:` argument).
+//!
 //! Architecture invariant: this crate is pure. It does no I/O and must never depend on AWS,
 //! Lambda or async crates. Its errors and logs carry no transcript content.
 
