@@ -88,6 +88,7 @@ fn main() {
                 // SAFETY: available(); the buffers have the sizes the strides address.
                 unsafe { packed::matmul(m, a.as_ptr(), lda, b, cp, n, false, linear) }
             },
+            // SAFETY: a is m rows at stride lda, w is n × k, c is m × n, c overlaps neither.
             || unsafe {
                 gemm::gemm(
                     m,

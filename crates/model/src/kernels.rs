@@ -407,7 +407,7 @@ impl View {
 /// A raw output pointer that may be shared by tasks writing disjoint parts.
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
-// SAFETY: every task that receives an `Out` writes a region no other task touches.
+
 impl Out {
     /// The pointer (a method, so that closures capture the whole `Out`, not its field).
     fn ptr(self) -> *mut f32 {
@@ -415,10 +415,14 @@ impl Out {
     }
 }
 
+// SAFETY: every task that receives an `Out` writes a region no other task touches, and the
+// buffer it points into outlives the parallel loop that shares it.
 unsafe impl Send for Out {}
+// SAFETY: as for `Send`: tasks sharing an `&Out` write disjoint regions.
 unsafe impl Sync for Out {}
 // SAFETY: views are only read, and the data they point to outlives the parallel region.
 unsafe impl Send for View {}
+// SAFETY: as for `Send`: a shared view is only read.
 unsafe impl Sync for View {}
 
 /// `dst (m×n, row stride dst_rs) = a (m×k) · b (k×n)`, or `+=` with `accumulate`.

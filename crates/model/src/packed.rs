@@ -148,8 +148,10 @@ impl PackedMatrix {
 /// A raw pointer that tasks writing disjoint parts of one buffer may share.
 #[derive(Clone, Copy)]
 struct Shared<T>(T);
-// SAFETY: each task writes columns of C that no other task touches, and only reads A.
+// SAFETY: `Shared` only wraps a `Job` inside `matmul`, whose tasks write parts of C that no
+// other task touches and only read A and B, all of which outlive the parallel loop.
 unsafe impl<T> Send for Shared<T> {}
+// SAFETY: as for `Send`: the tasks sharing a `&Shared<Job>` never write the same element.
 unsafe impl<T> Sync for Shared<T> {}
 
 /// `C (m × b.n(), row stride ldc) = A (m × b.k(), row stride lda) · b`, or `+=` with
@@ -282,6 +284,11 @@ impl Job<'_> {
 
 /// One `M × 32` tile of C over depth `k`: `C = A · B` (`+ C` with `load_c`); `mask` says
 /// which of the 32 columns exist.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` must address `M` rows of `k` elements at stride `lda`,
+/// `b` `k` rows of 32 floats, and `c` `M` rows at stride `ldc` with the columns `mask` keeps,
+/// not overlapping `a` or `b`.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[inline]
