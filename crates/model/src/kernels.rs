@@ -1218,10 +1218,7 @@ mod tests {
             out.extend([dx, dw, db]);
             out
         });
-        eprintln!(
-            "levels run: {:?}",
-            runs.iter().map(|r| r.0).collect::<Vec<_>>()
-        );
+        crate::simd::tests::report_levels(&runs.iter().map(|r| r.0).collect::<Vec<_>>());
         for (level, out) in &runs[1..] {
             for (i, (a, b)) in out.iter().zip(&runs[0].1).enumerate() {
                 let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
