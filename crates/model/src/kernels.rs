@@ -276,8 +276,8 @@ pub fn dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
 /// `e^x` to about 2 ulp: Cody-Waite range reduction and a degree-6 polynomial, branch-free
 /// so that loops over it vectorise. Inputs below -87 give exactly 0 (the true value is near
 /// or below the smallest normal float): a subnormal result would reach the matrix products,
-/// where each subnormal operand costs an Intel core a microcode assist (a 256-token training
-/// step with a padded batch took 35 s instead of 2 s).
+/// where each subnormal operand costs an Intel core a microcode assist (what that cost a
+/// training step: `BENCHMARKS-MODEL.md`, "Kernel timings formerly in code comments").
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -482,10 +482,9 @@ pub enum Activation {
 }
 
 /// Rows up to which a linear layer multiplies through [`packed::matmul`] on AVX-512 CPUs; the
-/// `gemm` crate takes larger products. Measured on a 2-thread Xeon (Sapphire Rapids) with
-/// MiniLM's shapes (`cargo run --release -p model --example matmul`): the packed product is
-/// 1.0-2.0× gemm at 128 rows, even at 512 (0.9× at depth 384, 1.1× at 1536), and 0.8× at 2048
-/// to 4096 rows, where gemm's packing of both operands pays for itself.
+/// `gemm` crate takes larger products, where its packing of both operands pays for itself.
+/// Chosen from `cargo run --release -p model --example matmul` on MiniLM's shapes; the
+/// figures are in `BENCHMARKS-MODEL.md`, "Kernel timings formerly in code comments".
 pub const PACKED_MAX_ROWS: usize = 512;
 
 struct LinearOp {
