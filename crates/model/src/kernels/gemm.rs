@@ -2,7 +2,7 @@
 
 /// A matrix view: base pointer, row stride and column stride, in elements.
 #[derive(Clone, Copy)]
-pub(super) struct View {
+pub(crate) struct View {
     ptr: *const f32,
     rs: isize,
     cs: isize,
@@ -10,7 +10,7 @@ pub(super) struct View {
 
 impl View {
     /// Rows of `data`, `rs` elements apart.
-    pub(super) fn rows(data: &[f32], rs: usize) -> Self {
+    pub(crate) fn rows(data: &[f32], rs: usize) -> Self {
         Self {
             ptr: data.as_ptr(),
             rs: rs as isize,
@@ -19,7 +19,7 @@ impl View {
     }
 
     /// The transpose.
-    pub(super) fn t(self) -> Self {
+    pub(crate) fn t(self) -> Self {
         Self {
             ptr: self.ptr,
             rs: self.cs,
@@ -63,7 +63,7 @@ unsafe impl Sync for View {}
 /// # Safety
 /// The views and `dst` must cover the addressed elements, and `dst` must not overlap them.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn matmul(
+pub(crate) unsafe fn matmul(
     m: usize,
     n: usize,
     k: usize,

@@ -12,7 +12,7 @@ use super::{add_into, rows_per_task, slice, tensor, with_data};
 use crate::packed::{self, PackedMatrix};
 use crate::simd::multiversion;
 
-/// What follows the affine map in [`linear`].
+/// What follows the affine map in a linear layer ([`crate::nn::Linear::forward_act`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     /// Nothing.

@@ -40,6 +40,9 @@ pub use dropout::dropout;
 pub use layer_norm::layer_norm;
 pub use linear::{linear, Activation, PACKED_MAX_ROWS};
 
+/// The `gemm` crate's product on strided views, for [`crate::speed`].
+pub(crate) use gemm::{matmul as gemm_matmul, View};
+
 /// Elements per rayon task, so that small tensors are not split into many tiny tasks.
 pub(super) const GRAIN: usize = 1 << 14;
 
