@@ -97,7 +97,7 @@ def main():
       f"(median {statistics.median(load_vals):.1f}) read before and after each measurement")
     p(f"- code: {rev}{dirty}; {sh('rustc', '--version')}, release profile; candle-core/candle-nn 0.11 "
       f"over the `gemm` crate with its AVX-512 (`x86-v4`) kernels, and our packed AVX-512 product "
-      f"(`model::packed`) for attention and linear layers of up to 512 rows where the CPU has AVX-512")
+      f"(`crates/model/src/packed.rs`) for attention and linear layers of up to 512 rows where the CPU has AVX-512")
     p(f"- PyTorch side: torch {torch_v} (PyPI, MKL/oneDNN inside), transformers {tf_v}, eager mode "
       f"(no torch.compile, no TorchScript), float32, attention `{attn}`, `torch.inference_mode()`, "
       f"in the bench-only venv `{a.venv}`")

@@ -1,12 +1,12 @@
-//! GFLOP/s of the packed AVX-512 products (`model::packed`) against the `gemm` crate on
+//! GFLOP/s of the packed AVX-512 products against the `gemm` crate (`model::speed`) on
 //! MiniLM's shapes (rows × depth × columns), each called as the model calls it: `cargo run
 //! --release -p model --example matmul [THREADS]` (default 2). The two alternate for 15 rounds;
 //! a line per shape gives the best and the median round of each, and their ratio. This is
-//! what `kernels::PACKED_MAX_ROWS` was chosen from.
+//! what `model::speed::PACKED_MAX_ROWS` was chosen from.
 
 use std::time::Instant;
 
-use model::packed::{self, PackedMatrix};
+use model::speed::{self, PackedRhs};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -42,12 +42,7 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .expect("pool");
-    assert!(packed::available(), "this CPU has no AVX-512");
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    assert!(speed::packed_available(), "this CPU has no AVX-512");
     // (what, rows, depth, columns, lda): linear layers at 128 to 4096 rows, then attention's
     // per-head products at T = 128 and 512 (Q·Kᵀ with queries at stride 3H, P·V).
     let mut shapes = Vec::new();
@@ -70,12 +65,12 @@ fn main() {
         let w: Vec<f32> = (0..n * k)
             .map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5)
             .collect();
-        let mut c = vec![0f32; m * n];
+        // One output each, since the two closures are alive together.
+        let (mut c_packed, mut c_gemm) = (vec![0f32; m * n], vec![0f32; m * n]);
         let flops = 2.0 * (m * n * k) as f64;
-        let cp = c.as_mut_ptr();
         let linear = what == "linear";
-        let pw = PackedMatrix::from_weight(&w, n, k);
-        let mut scratch = PackedMatrix::default();
+        let pw = PackedRhs::from_weight(&w, n, k);
+        let mut scratch = PackedRhs::default();
         let (ours, theirs) = time2(
             flops,
             || {
@@ -85,32 +80,9 @@ fn main() {
                     scratch.pack_transposed(&w, n, k, k);
                     &scratch
                 };
-                // SAFETY: available(); the buffers have the sizes the strides address.
-                unsafe { packed::matmul(m, a.as_ptr(), lda, b, cp, n, false, linear) }
+                speed::matmul_packed(m, &a, lda, b, &mut c_packed, linear);
             },
-            || unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    cp,
-                    1,
-                    n as isize,
-                    false,
-                    a.as_ptr(),
-                    1,
-                    lda as isize,
-                    w.as_ptr(),
-                    k as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    if linear { par } else { gemm::Parallelism::None },
-                )
-            },
+            || speed::matmul_gemm(m, &a, lda, &w, n, k, &mut c_gemm, linear),
         );
         println!(
             "{what:6} {m:5}x{k:5}x{n:5}: best packed {:6.1} gemm {:6.1} ({:.2}x); median packed {:6.1} gemm {:6.1} ({:.2}x) GFLOP/s",

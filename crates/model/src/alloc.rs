@@ -4,8 +4,8 @@
 //! `mmap` and gives the pages back on `free`. A training step at 512 tokens allocates and frees
 //! the same few GiB every step (the attention probabilities kept for the backward pass, ~200 MiB
 //! a layer at 16 x 512, the linear outputs and the gradients), so the kernel faults in and zeroes
-//! every one of those pages again each step: `perf` put 37% of the cycles of such a run in
-//! `clear_page_erms`, and the 16 x 512 step spent more time in the kernel than in our code.
+//! every one of those pages again each step (`perf` found it in `clear_page_erms`; the profile's
+//! figures are in `BENCHMARKS-MODEL.md`, "Kernel timings formerly in code comments").
 //! [`keep_freed_memory`] tells glibc to serve them from the heap and not to trim it, so a step
 //! reuses the pages of the one before (`BENCHMARKS-MODEL.md`, the allocator section).
 

@@ -263,9 +263,10 @@ pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
 }
 
 /// Rows × tokens² allowed in one eval forward pass: 32 sequences of 128 tokens. Attention
-/// scores are rows × heads × tokens², so long sequences get fewer rows per pass; measured with
-/// MiniLM on 2 threads at 512 tokens, 2 rows per pass ran 2× faster than 32 (1/5 the memory),
-/// while 32 rows stay best at 128 tokens (`scripts/bench/model.sh`, BENCHMARKS-MODEL.md).
+/// scores are rows × heads × tokens², so long sequences get fewer rows per pass, which at 512
+/// tokens is faster and smaller than 32 rows, while 32 rows stay best at 128 tokens (measured
+/// with `scripts/bench/model.sh`; the figures are in BENCHMARKS-MODEL.md, "Kernel timings
+/// formerly in code comments").
 const ATTENTION_BUDGET: usize = 32 * 128 * 128;
 
 /// Splits `order` (sorted by ascending length) into consecutive batches of at most `max_rows`

@@ -24,22 +24,21 @@ pub fn parameter_shapes(
         out.push((format!("{name}.weight"), vec![h]));
         out.push((format!("{name}.bias"), vec![h]));
     };
+    let p = cfg.arch.prefix();
+    // Embeddings: words, positions, token types (BERT only), then their layer norm.
+    let mut tables = vec![
+        ("word_embeddings", cfg.vocab_size),
+        ("position_embeddings", cfg.max_positions),
+    ];
+    if cfg.arch == Arch::Bert {
+        tables.push(("token_type_embeddings", cfg.type_vocab_size));
+    }
+    for (name, rows) in tables {
+        out.push((format!("{p}.embeddings.{name}.weight"), vec![rows, h]));
+    }
+    ln(&mut out, format!("{p}.embeddings.LayerNorm"));
     match cfg.arch {
         Arch::Bert => {
-            let p = "bert";
-            out.push((
-                format!("{p}.embeddings.word_embeddings.weight"),
-                vec![cfg.vocab_size, h],
-            ));
-            out.push((
-                format!("{p}.embeddings.position_embeddings.weight"),
-                vec![cfg.max_positions, h],
-            ));
-            out.push((
-                format!("{p}.embeddings.token_type_embeddings.weight"),
-                vec![cfg.type_vocab_size, h],
-            ));
-            ln(&mut out, format!("{p}.embeddings.LayerNorm"));
             for l in 0..cfg.layers {
                 let q = format!("{p}.encoder.layer.{l}");
                 lin(&mut out, format!("{q}.attention.self.query"), h, h);
@@ -62,16 +61,6 @@ pub fn parameter_shapes(
             }
         }
         Arch::DistilBert => {
-            let p = "distilbert";
-            out.push((
-                format!("{p}.embeddings.word_embeddings.weight"),
-                vec![cfg.vocab_size, h],
-            ));
-            out.push((
-                format!("{p}.embeddings.position_embeddings.weight"),
-                vec![cfg.max_positions, h],
-            ));
-            ln(&mut out, format!("{p}.embeddings.LayerNorm"));
             for l in 0..cfg.layers {
                 let q = format!("{p}.transformer.layer.{l}");
                 lin(&mut out, format!("{q}.attention.q_lin"), h, h);

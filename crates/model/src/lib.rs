@@ -7,16 +7,22 @@
 //!   with `training_log.json`; [`evaluate`] gives an [`EvalReport`].
 //! - [`encoder`]: our own BERT/DistilBERT encoders and heads with Hugging Face parameter names,
 //!   a train mode (dropout; layer norm, attention and GELU with gradients) and an eval mode.
-//!   [`kernels`]: the fused CPU ops both modes run on (linear + activation + dropout, packed-QKV
-//!   attention, layer norm, dropout, in-place AdamW), each a candle custom op with its backward
-//!   written out, so that a training step is a few large passes instead of hundreds of small
-//!   ones. [`packed`]: AVX-512 matrix products over weights packed once when a model is
-//!   loaded for inference. [`tokenize`]: `tokenizer.json` with head+tail truncation and
-//!   windows.
+//!   They run on the crate's private speed code: `kernels`, the fused CPU ops both modes use
+//!   (linear + activation + dropout, packed-QKV attention, layer norm, dropout, in-place
+//!   AdamW), each a candle custom op with its backward written out, so that a training step is
+//!   a few large passes instead of hundreds of small ones; and `packed`, AVX-512 matrix
+//!   products over weights packed once when a model is loaded for inference.
+//! - [`speed`]: the safe way in to that code for benchmarks and tests (whether the packed
+//!   products run, a switch to turn them off, both products over checked slices).
+//! - [`tokenize`]: `tokenizer.json` with head+tail truncation and windows.
 //!
 //! Model directories are Hugging Face layout (`config.json` with `id2label`/`label2id`,
 //! `model.safetensors`, `tokenizer.json`), so what we train loads in `transformers` and the
 //! reverse; our inference settings live in an extra `calltype.json`.
+//!
+//! Architecture invariant: `kernels` and `packed` are private to this crate; other crates,
+//! its examples and its integration tests reach the speed code through [`speed`] only, which
+//! asks no `unsafe` of them.
 //!
 //! Architecture invariant: no AWS, Lambda, CLI or object-store types here; the crate reads and
 //! writes local directories only.
@@ -28,13 +34,14 @@ mod classifier;
 pub mod config;
 pub mod encoder;
 mod error;
-pub mod kernels;
+pub(crate) mod kernels;
 mod metrics;
 pub mod nn;
 pub mod optim;
-pub mod packed;
+pub(crate) mod packed;
 pub mod rng;
 mod simd;
+pub mod speed;
 pub mod tokenize;
 mod train;
 pub mod trainable;

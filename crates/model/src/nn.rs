@@ -1,4 +1,4 @@
-//! Layers shared by the encoders, over the fused kernels of [`crate::kernels`]; train mode
+//! Layers shared by the encoders, over the crate's fused kernels (`kernels`); train mode
 //! keeps what backward needs and applies dropout, eval mode does neither.
 
 use std::cell::RefCell;
@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-use crate::kernels::{self, Activation};
+use crate::kernels;
 use crate::packed::{self, PackedMatrix};
 use crate::rng::Rng;
+
+pub use crate::kernels::Activation;
 
 /// Named parameters in Hugging Face naming, ordered by name.
 pub type Weights = BTreeMap<String, Tensor>;

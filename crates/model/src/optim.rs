@@ -46,7 +46,7 @@ struct Slot {
 
 /// `torch.optim.AdamW`: `θ ← θ(1 − lr·λ)`, then the bias-corrected Adam step. Parameters
 /// without a gradient are left untouched (as torch does for `grad is None`). Each parameter
-/// is updated in place in one fused pass ([`crate::kernels::AdamWUpdate`]); the moments live
+/// is updated in place in one fused pass (`AdamWUpdate` in the crate-private `kernels`); the moments live
 /// in the optimiser as plain vectors.
 pub struct AdamW {
     slots: Vec<Slot>,

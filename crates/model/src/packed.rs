@@ -148,8 +148,10 @@ impl PackedMatrix {
 /// A raw pointer that tasks writing disjoint parts of one buffer may share.
 #[derive(Clone, Copy)]
 struct Shared<T>(T);
-// SAFETY: each task writes columns of C that no other task touches, and only reads A.
+// SAFETY: `Shared` only wraps a `Job` inside `matmul`, whose tasks write parts of C that no
+// other task touches and only read A and B, all of which outlive the parallel loop.
 unsafe impl<T> Send for Shared<T> {}
+// SAFETY: as for `Send`: the tasks sharing a `&Shared<Job>` never write the same element.
 unsafe impl<T> Sync for Shared<T> {}
 
 /// `C (m × b.n(), row stride ldc) = A (m × b.k(), row stride lda) · b`, or `+=` with
@@ -282,6 +284,11 @@ impl Job<'_> {
 
 /// One `M × 32` tile of C over depth `k`: `C = A · B` (`+ C` with `load_c`); `mask` says
 /// which of the 32 columns exist.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` must address `M` rows of `k` elements at stride `lda`,
+/// `b` `k` rows of 32 floats, and `c` `M` rows at stride `ldc` with the columns `mask` keeps,
+/// not overlapping `a` or `b`.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -375,9 +382,10 @@ mod tests {
     #[test]
     fn products_match_a_reference_at_every_edge() {
         if !available() {
-            eprintln!("skipped: this CPU has no AVX-512");
+            crate::simd::tests::skipped("AVX-512");
             return;
         }
+        let mut shapes = 0;
         // Rows around the tile height, columns around the panel width, depths around KC.
         for &(m, k, n) in &[
             (1, 1, 1),
@@ -438,6 +446,10 @@ mod tests {
             let got: Vec<f32> = c.chunks(n + 5).flat_map(|r| r[..n].to_vec()).collect();
             let twice: Vec<f64> = want.iter().map(|w| 2.0 * w).collect();
             assert_close(&got, &twice, k, &format!("{m}x{k}x{n} accumulate"));
+            shapes += 1;
         }
+        eprintln!(
+            "ran: AVX-512 packed products, one thread, parallel and accumulating, {shapes} shapes"
+        );
     }
 }

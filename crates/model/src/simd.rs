@@ -135,8 +135,47 @@ pub(crate) mod tests {
         CEILING.with(Cell::get)
     }
 
+    /// The environment variable that turns a skipped instruction set into a failure: set it
+    /// to `1` where the tests must exercise the AVX-512 paths (a CI machine known to have
+    /// AVX-512), so that a CPU without it cannot pass them by running less.
+    pub(crate) const REQUIRE_AVX512: &str = "CALLTYPE_REQUIRE_AVX512";
+
+    /// Reports a path a test did not run because this CPU lacks `what` (e.g. `"AVX-512"`):
+    /// prints `skipped: no {what} on this CPU`, or fails the test when
+    /// [`REQUIRE_AVX512`]` = 1` (every path we have needs at most AVX-512).
+    pub(crate) fn skipped(what: &str) {
+        let required = std::env::var(REQUIRE_AVX512).is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{REQUIRE_AVX512}=1, but there is no {what} on this CPU"
+        );
+        eprintln!("skipped: no {what} on this CPU");
+    }
+
+    /// The name of an instruction-set level of [`at_each_level`].
+    pub(crate) fn level_name(level: u8) -> &'static str {
+        match level {
+            0 => "baseline",
+            1 => "AVX2+FMA",
+            _ => "AVX-512",
+        }
+    }
+
+    /// Prints which levels a test ran (`levels`, from [`at_each_level`]) and reports each one
+    /// it could not ([`skipped`]).
+    pub(crate) fn report_levels(levels: &[u8]) {
+        let ran: Vec<&str> = levels.iter().map(|&l| level_name(l)).collect();
+        eprintln!("ran: {}", ran.join(", "));
+        for level in 0..=2u8 {
+            if !levels.contains(&level) {
+                skipped(level_name(level));
+            }
+        }
+    }
+
     /// Runs `f` once for each instruction set this CPU has, on this thread: 0 the baseline,
-    /// 1 AVX2 + FMA, 2 AVX-512; gives the levels run and their results.
+    /// 1 AVX2 + FMA, 2 AVX-512; gives the levels run and their results. Tests pass the levels
+    /// to [`report_levels`], so that a CPU without AVX-512 says what it skipped.
     pub(crate) fn at_each_level<R>(mut f: impl FnMut() -> R) -> Vec<(u8, R)> {
         let mut out = Vec::new();
         for level in 0..=2u8 {
@@ -166,6 +205,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reductions_match_scalar_loops_at_every_level() {
+        let mut levels = Vec::new();
         for n in [0usize, 1, 15, 16, 17, 100, 1000] {
             let xs: Vec<f32> = (0..n)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
@@ -174,6 +214,7 @@ pub(crate) mod tests {
                 .map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0)
                 .collect();
             let runs = at_each_level(|| sum_and_max(&xs));
+            levels = runs.iter().map(|r| r.0).collect();
             assert!(
                 runs.iter().all(|(_, r)| *r == runs[0].1),
                 "levels differ: {runs:?}"
@@ -192,5 +233,6 @@ pub(crate) mod tests {
                 "dot n={n}"
             );
         }
+        report_levels(&levels);
     }
 }

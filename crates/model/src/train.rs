@@ -307,7 +307,7 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct LogFile<'a> {
     backbone: String,
     config: &'a TrainConfig,
@@ -498,6 +498,24 @@ pub fn train(
     let mut step = 0usize;
     let mut epochs: Vec<EpochLog> = Vec::with_capacity(cfg.epochs);
     let mut best: Option<(usize, f64)> = None;
+    // What `training_log.json` says of the whole run; each write adds the epochs so far, and
+    // the last one the long-text trials and the calibration.
+    let run_log = LogFile {
+        backbone: backbone_dir.display().to_string(),
+        config: cfg,
+        labels: &labels,
+        train_examples: train.len(),
+        dev_examples: dev.len(),
+        total_steps,
+        micro_batch: micro,
+        grad_accum: accum,
+        best_epoch: 0,
+        epochs: &[],
+        long_text: None,
+        long_text_trials: &[],
+        temperature: 1.0,
+        calibration: None,
+    };
     let lens: Vec<usize> = examples.iter().map(Example::longest).collect();
     // An eval-mode classifier with the current weights (dev evaluation, scoring windows).
     let snapshot = |model: &Trainable| {
@@ -610,20 +628,9 @@ pub fn train(
         write_log(
             out_dir,
             &LogFile {
-                backbone: backbone_dir.display().to_string(),
-                config: cfg,
-                labels: &labels,
-                train_examples: train.len(),
-                dev_examples: dev.len(),
-                total_steps,
-                micro_batch: micro,
-                grad_accum: accum,
                 best_epoch: best.map_or(0, |b| b.0),
                 epochs: &epochs,
-                long_text: None,
-                long_text_trials: &[],
-                temperature: 1.0,
-                calibration: None,
+                ..run_log.clone()
             },
         )?;
     }
@@ -684,20 +691,13 @@ pub fn train(
     write_log(
         out_dir,
         &LogFile {
-            backbone: backbone_dir.display().to_string(),
-            config: cfg,
-            labels: &labels,
-            train_examples: train.len(),
-            dev_examples: dev.len(),
-            total_steps,
-            micro_batch: micro,
-            grad_accum: accum,
             best_epoch: best.map_or(0, |b| b.0),
             epochs: &epochs,
             long_text: Some(long_text),
             long_text_trials: &trials,
             temperature,
             calibration: calibration.as_ref(),
+            ..run_log
         },
     )?;
     Ok(TrainReport {

@@ -86,16 +86,27 @@ fn eval_parity(name: &str) {
     prepared.prepare_inference().expect("prepare");
     // As loaded (weights packed per call where the CPU has AVX-512), prepared for inference
     // (stacked and packed once, as `Classifier` runs), and prepared with the packed products
-    // off (the `gemm` crate's path, as on CPUs without AVX-512).
+    // off (the `gemm` crate's path, as on CPUs without AVX-512). Without AVX-512 all three run
+    // the `gemm` crate's path: say so, or fail where CALLTYPE_REQUIRE_AVX512=1.
+    if model::speed::packed_available() {
+        eprintln!("ran: {name} on the packed AVX-512 products and on the gemm path");
+    } else {
+        assert!(
+            !std::env::var("CALLTYPE_REQUIRE_AVX512").is_ok_and(|v| v == "1"),
+            "CALLTYPE_REQUIRE_AVX512=1, but there is no AVX-512 on this CPU"
+        );
+        eprintln!("skipped: no AVX-512 on this CPU ({name}: the packed products)");
+        eprintln!("ran: {name} on the gemm path");
+    }
     for (what, model, packed) in [
         ("as loaded", &loaded, true),
         ("prepared", &prepared, true),
         ("prepared, gemm path", &prepared, false),
     ] {
-        model::packed::set_enabled(packed);
+        model::speed::set_packed_enabled(packed);
         eval_parity_of(&format!("{name} ({what})"), model, &cases, &r);
     }
-    model::packed::set_enabled(true);
+    model::speed::set_packed_enabled(true);
 }
 
 fn eval_parity_of(
