@@ -31,7 +31,7 @@ mod local;
 use std::future::Future;
 
 pub use counting::{CountingStore, StoreStats};
-pub use fault::CrashAfter;
+pub use fault::{Call, CrashAfter, Hook, Hooked, Method, Then};
 pub use local::LocalStore;
 
 /// What a list or head returns about one object.
