@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use store::StoreError;
+use store_s3::{Fault, SdkFault};
 
 /// The answer for one text: the winning label, its score and, when the adapter has them,
 /// the scores of every label.
@@ -32,6 +33,17 @@ pub enum ClassifyError {
 }
 
 impl ClassifyError {
+    /// A failed SageMaker request (`what`: the operation and what it was on), transient or
+    /// permanent as [`store_s3::sdk_fault`] reads it: the one mapping every adapter uses.
+    pub fn from_sdk(what: &str, f: &SdkFault) -> Self {
+        match f.fault {
+            Fault::Transient => ClassifyError::Transient(format!("{what}: {f}")),
+            Fault::Conflict | Fault::Missing | Fault::Permanent => {
+                ClassifyError::Permanent(format!("{what}: {f}"))
+            }
+        }
+    }
+
     /// True when a later attempt of the same work may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use aws_sdk_sagemakerruntime::config::http::HttpResponse;
-use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemakerruntime::error::SdkError;
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_sdk_sagemakerruntime::primitives::Blob;
 use aws_sdk_sagemakerruntime::Client;
@@ -221,69 +221,30 @@ fn ceil_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Converts an `InvokeEndpoint` failure into a transient or permanent [`ClassifyError`].
+/// Converts an InvokeEndpoint failure into a transient or permanent [`ClassifyError`]: as
+/// [`store_s3::sdk_fault`] reads it, except a `ModelError`, which is the model container's own
+/// answer: transient only when the container said 429, 502, 503 or 504, and described without
+/// its message, which quotes the container's answer and may echo the input.
 fn map_sdk_error(
     endpoint: &str,
     err: SdkError<InvokeEndpointError, HttpResponse>,
 ) -> ClassifyError {
-    match err {
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            let e = se.err();
-            let what = match e {
-                // Its message quotes the container's answer, which may echo the input: keep
-                // only what helps find the cause.
-                InvokeEndpointError::ModelError(m) => format!(
-                    "{endpoint}: HTTP {status} ModelError: the model answered HTTP {} (log stream {})",
-                    m.original_status_code().unwrap_or_default(),
-                    m.log_stream_arn().unwrap_or("unknown")
-                ),
-                _ => format!(
-                    "{endpoint}: HTTP {status} {}: {}",
-                    e.code().unwrap_or("?"),
-                    e.message().unwrap_or("").chars().take(300).collect::<String>()
-                ),
-            };
-            let transient = match e {
-                InvokeEndpointError::ServiceUnavailable(_)
-                | InvokeEndpointError::InternalFailure(_)
-                | InvokeEndpointError::InternalDependencyException(_)
-                | InvokeEndpointError::ModelNotReadyException(_) => true,
-                InvokeEndpointError::ModelError(m) => {
-                    matches!(m.original_status_code(), Some(429 | 502 | 503 | 504))
-                }
-                _ => {
-                    status == 429
-                        || status >= 500
-                        || matches!(
-                            e.code(),
-                            Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
-                        )
-                }
-            };
-            if transient {
+    if let SdkError::ServiceError(se) = &err {
+        if let InvokeEndpointError::ModelError(m) = se.err() {
+            let what = format!(
+                "{endpoint}: HTTP {} ModelError: the model answered HTTP {} (log stream {})",
+                se.raw().status().as_u16(),
+                m.original_status_code().unwrap_or_default(),
+                m.log_stream_arn().unwrap_or("unknown")
+            );
+            return if matches!(m.original_status_code(), Some(429 | 502 | 503 | 504)) {
                 ClassifyError::Transient(what)
             } else {
                 ClassifyError::Permanent(what)
-            }
+            };
         }
-        SdkError::TimeoutError(_) => ClassifyError::Transient(format!("{endpoint}: timed out")),
-        SdkError::DispatchFailure(d) if d.is_user() => {
-            ClassifyError::Permanent(format!("{endpoint}: request could not be sent: {d:?}"))
-        }
-        SdkError::DispatchFailure(d) => {
-            ClassifyError::Transient(format!("{endpoint}: request could not be sent: {d:?}"))
-        }
-        SdkError::ResponseError(r) => {
-            let status = r.raw().status().as_u16();
-            if !(300..500).contains(&status) || status == 429 {
-                ClassifyError::Transient(format!("{endpoint}: unreadable response (HTTP {status})"))
-            } else {
-                ClassifyError::Permanent(format!("{endpoint}: unreadable response (HTTP {status})"))
-            }
-        }
-        other => ClassifyError::Permanent(format!("{endpoint}: {other}")),
     }
+    ClassifyError::from_sdk(endpoint, &store_s3::sdk_fault(&err))
 }
 
 #[cfg(test)]

@@ -190,45 +190,5 @@ fn sdk_error<E>(op: &str, job: &str, err: SdkError<E, HttpResponse>) -> Classify
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match err {
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            let e = se.err();
-            let what = format!(
-                "{op} {job}: HTTP {status} {}: {}",
-                e.code().unwrap_or("?"),
-                e.message()
-                    .unwrap_or("")
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            );
-            let throttled = matches!(
-                e.code(),
-                Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
-            );
-            if status == 429 || status >= 500 || throttled {
-                ClassifyError::Transient(what)
-            } else {
-                ClassifyError::Permanent(what)
-            }
-        }
-        SdkError::TimeoutError(_) => ClassifyError::Transient(format!("{op} {job}: timed out")),
-        SdkError::DispatchFailure(d) if d.is_user() => {
-            ClassifyError::Permanent(format!("{op} {job}: request could not be sent: {d:?}"))
-        }
-        SdkError::DispatchFailure(d) => {
-            ClassifyError::Transient(format!("{op} {job}: request could not be sent: {d:?}"))
-        }
-        SdkError::ResponseError(r) => {
-            let status = r.raw().status().as_u16();
-            let what = format!("{op} {job}: unreadable response (HTTP {status})");
-            if !(300..500).contains(&status) || status == 429 {
-                ClassifyError::Transient(what)
-            } else {
-                ClassifyError::Permanent(what)
-            }
-        }
-        other => ClassifyError::Permanent(format!("{op} {job}: {other}")),
-    }
+    ClassifyError::from_sdk(&format!("{op} {job}"), &store_s3::sdk_fault(&err))
 }

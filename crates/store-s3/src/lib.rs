@@ -3,8 +3,8 @@
 //! and `append_large` as server-side UploadPartCopy completed with `If-Match`), and
 //! [`s3_client`] builds the SDK client.
 //!
-//! Every SDK error goes through [`map_sdk_error`], the one place that decides what a status
-//! code or S3 error code means to the caller (see [`classify`]).
+//! Every SDK error goes through [`sdk_fault`], the one place that decides what a status code
+//! or AWS error code means to the caller; the SageMaker adapters in `classify` use it too.
 //!
 //! Architecture invariant: this is the only crate besides the binaries and their test
 //! harnesses that depends on `aws-sdk-s3`; the port, the local store and the CAS loop live in
@@ -19,6 +19,9 @@ use futures::future::try_join_all;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use store::{Condition, Object, ObjectMeta, ObjectStore, Result, StoreError};
+
+pub mod sdk_fault;
+pub use sdk_fault::{sdk_fault, Fault, SdkFault};
 
 /// Characters escaped in the `x-amz-copy-source` header: all but unreserved ones and `/`.
 const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
@@ -197,87 +200,33 @@ pub async fn s3_client(endpoint_url: Option<&str>) -> Client {
     Client::from_conf(conf.build())
 }
 
-/// Converts any SDK error of any operation into a [`StoreError`].
+/// Converts any SDK error of any operation into a [`StoreError`] ([`sdk_fault`] decides).
 pub(crate) fn map_sdk_error<E>(key: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match err {
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            let e = se.err();
-            classify(key, Some(status), e.code(), e.message())
-        }
-        SdkError::TimeoutError(_) => StoreError::Transient(format!("{key}: request timed out")),
-        SdkError::DispatchFailure(d) if d.is_user() => {
-            StoreError::Permanent(format!("{key}: request could not be sent: {d:?}"))
-        }
-        SdkError::DispatchFailure(d) => {
-            StoreError::Transient(format!("{key}: request could not be sent: {d:?}"))
-        }
-        SdkError::ResponseError(r) => {
-            let status = r.raw().status().as_u16();
-            if status >= 300 {
-                classify(key, Some(status), None, None)
-            } else {
-                // A truncated or garbled response: the connection broke mid-way.
-                StoreError::Transient(format!("{key}: unreadable response (HTTP {status})"))
-            }
-        }
-        SdkError::ConstructionFailure(_) => {
-            StoreError::Permanent(format!("{key}: the request could not be built"))
-        }
-        other => StoreError::Permanent(format!("{key}: {other}")),
+    store_error(key, sdk_fault(&err))
+}
+
+/// What a [`SdkFault`] on `key` is to the store's callers.
+fn store_error(key: &str, f: SdkFault) -> StoreError {
+    match f.fault {
+        Fault::Conflict => StoreError::PreconditionFailed { key: key.into() },
+        Fault::Missing => StoreError::NotFound { key: key.into() },
+        Fault::Transient => StoreError::Transient(format!("{key}: {f}")),
+        Fault::Permanent => StoreError::Permanent(format!("{key}: {f}")),
     }
 }
 
-/// What an S3 status code and error code mean to the caller.
-///
-/// 412 and 409 (`ConditionalRequestConflict`, `OperationAborted`) mean another writer won;
-/// 404 `NoSuchKey`/`NotFound` means the object is missing (a missing bucket is permanent);
-/// throttling, timeouts and 5xx are transient; anything else is permanent, as `code: message`.
-pub(crate) fn classify(
+/// What an S3 status code and error code mean to the caller (see [`sdk_fault::fault`]).
+#[cfg(test)]
+fn classify(
     key: &str,
     status: Option<u16>,
     code: Option<&str>,
     message: Option<&str>,
 ) -> StoreError {
-    let key_owned = || key.to_string();
-    match code {
-        Some("PreconditionFailed" | "ConditionalRequestConflict" | "OperationAborted") => {
-            return StoreError::PreconditionFailed { key: key_owned() }
-        }
-        Some("NoSuchKey" | "NotFound") => return StoreError::NotFound { key: key_owned() },
-        Some(
-            "SlowDown"
-            | "Throttling"
-            | "ThrottlingException"
-            | "RequestTimeout"
-            | "RequestTimeoutException"
-            | "InternalError"
-            | "ServiceUnavailable"
-            | "RequestLimitExceeded"
-            | "TooManyRequests",
-        ) => return StoreError::Transient(describe(key, status, code, message)),
-        _ => {}
-    }
-    match status {
-        Some(412) => StoreError::PreconditionFailed { key: key_owned() },
-        Some(409) if code.is_none() => StoreError::PreconditionFailed { key: key_owned() },
-        Some(404) if code.is_none() => StoreError::NotFound { key: key_owned() },
-        Some(408 | 429) => StoreError::Transient(describe(key, status, code, message)),
-        Some(s) if s >= 500 => StoreError::Transient(describe(key, status, code, message)),
-        _ => StoreError::Permanent(describe(key, status, code, message)),
-    }
-}
-
-fn describe(key: &str, status: Option<u16>, code: Option<&str>, message: Option<&str>) -> String {
-    let code = match (code, status) {
-        (Some(c), _) => c.to_string(),
-        (None, Some(s)) => format!("HTTP {s}"),
-        (None, None) => "unknown".to_string(),
-    };
-    format!("{key}: {code}: {}", message.unwrap_or("no message"))
+    store_error(key, sdk_fault::service_fault(status, code, message))
 }
 
 fn none_if_not_found<T>(err: StoreError) -> Result<Option<T>> {

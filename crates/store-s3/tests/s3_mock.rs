@@ -63,22 +63,30 @@ async fn cas_put(store: &S3Store) -> store::Result<String> {
     .await
 }
 
+/// A conditional put that loses once (412 or 409) is retried by the CAS loop and wins.
 #[tokio::test]
-async fn it_retries_a_412_then_wins() {
-    let put = mock!(Client::put_object)
-        .sequence()
-        .http_status(
+async fn it_retries_a_lost_condition_then_wins() {
+    for (status, code, message) in [
+        (
             412,
-            s3_error(
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-            ),
-        )
-        .output(|| PutObjectOutput::builder().e_tag("\"e2\"").build())
-        .build();
-    let store = mocked(&[&put]);
-    assert_eq!(cas_put(&store).await.unwrap(), "\"e2\"");
-    assert_eq!(put.num_calls(), 2);
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        ),
+        (
+            409,
+            "ConditionalRequestConflict",
+            "A conflicting operation is in progress",
+        ),
+    ] {
+        let put = mock!(Client::put_object)
+            .sequence()
+            .http_status(status, s3_error(code, message))
+            .output(|| PutObjectOutput::builder().e_tag("\"e2\"").build())
+            .build();
+        let store = mocked(&[&put]);
+        assert_eq!(cas_put(&store).await.unwrap(), "\"e2\"", "{status} {code}");
+        assert_eq!(put.num_calls(), 2, "{status} {code}");
+    }
 }
 
 #[tokio::test]
@@ -97,24 +105,6 @@ async fn a_bare_412_is_a_precondition_failure() {
         "{err}"
     );
     assert_eq!(put.num_calls(), 1, "the SDK does not retry a 412");
-}
-
-#[tokio::test]
-async fn it_retries_a_409_conflict_then_wins() {
-    let put = mock!(Client::put_object)
-        .sequence()
-        .http_status(
-            409,
-            s3_error(
-                "ConditionalRequestConflict",
-                "A conflicting operation is in progress",
-            ),
-        )
-        .output(|| PutObjectOutput::builder().e_tag("\"e2\"").build())
-        .build();
-    let store = mocked(&[&put]);
-    assert_eq!(cas_put(&store).await.unwrap(), "\"e2\"");
-    assert_eq!(put.num_calls(), 2);
 }
 
 #[tokio::test]
