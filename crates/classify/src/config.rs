@@ -29,7 +29,7 @@ pub struct Settings {
     /// a single record longer than this still makes one part.
     pub max_part_bytes: u64,
     /// Master records labeled per part, at most (`CALLTYPE_MAX_PART_ROWS`, default 5,000).
-    /// With a deadline, claims are smaller still: see [`crate::pipeline::claim_rows`].
+    /// With a deadline, claims are smaller still: see [`crate::watermark::claim_rows`].
     pub max_part_rows: u64,
     /// Rows per second assumed for sizing a run's first claim, before it has measured any
     /// (default 1: a CPU endpoint labels long calls at about 10 a second).
@@ -186,18 +186,8 @@ pub struct Config {
     pub mode: Mode,
 }
 
-/// A missing or malformed environment variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is required")]
-    Missing(&'static str),
-    #[error("{var}={value:?} is invalid: expected {expected}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-}
+/// A setting that is missing or does not parse (the Lambda fails at init with it).
+pub use env_config::EnvError as ConfigError;
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -205,112 +195,86 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads the configuration through `var` (the environment, or a map in tests).
-    /// Empty values count as unset.
+    /// Reads the configuration through `var` (the environment, or a map in tests). Values
+    /// are trimmed and empty ones count as unset ([`env_config`]).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            var(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let bucket = get("CALLTYPE_BUCKET").ok_or(ConfigError::Missing("CALLTYPE_BUCKET"))?;
+        let env = env_config::Env::from_lookup(var);
+        let bucket = env.required("CALLTYPE_BUCKET")?;
         let mut settings = Settings::default();
-        if let Some(p) = get("CALLTYPE_PREFIX") {
+        if let Some(p) = env.get("CALLTYPE_PREFIX") {
             settings.layout = Layout::new(&p);
         }
-        if let Some(v) = get("CALLTYPE_LOOKBACK_DAYS") {
-            settings.lookback_days =
-                positive(&v, "CALLTYPE_LOOKBACK_DAYS", "a whole number of days >= 1")?;
+        if let Some(v) = env.positive("CALLTYPE_LOOKBACK_DAYS", "a whole number of days >= 1")? {
+            settings.lookback_days = v;
         }
-        if let Some(v) = get("CALLTYPE_INCLUDE_TRANSCRIPT") {
-            settings.include_transcript = boolean(&v, "CALLTYPE_INCLUDE_TRANSCRIPT")?;
+        if let Some(v) = env.boolean("CALLTYPE_INCLUDE_TRANSCRIPT")? {
+            settings.include_transcript = v;
         }
-        if let Some(v) = get("CALLTYPE_MAX_PART_BYTES") {
-            settings.max_part_bytes =
-                positive(&v, "CALLTYPE_MAX_PART_BYTES", "a number of bytes >= 1")?;
+        if let Some(v) = env.positive("CALLTYPE_MAX_PART_BYTES", "a number of bytes >= 1")? {
+            settings.max_part_bytes = v;
         }
-        if let Some(v) = get("CALLTYPE_MAX_PART_ROWS") {
-            settings.max_part_rows =
-                positive(&v, "CALLTYPE_MAX_PART_ROWS", "a number of rows >= 1")?;
+        if let Some(v) = env.positive("CALLTYPE_MAX_PART_ROWS", "a number of rows >= 1")? {
+            settings.max_part_rows = v;
         }
-        let mode = get("CALLTYPE_MODE").unwrap_or_else(|| "endpoint".into());
+        let mode = env
+            .get("CALLTYPE_MODE")
+            .unwrap_or_else(|| "endpoint".into());
         let mode = match mode.to_ascii_lowercase().as_str() {
-            "endpoint" => {
-                let endpoint_name = get("CALLTYPE_ENDPOINT_NAME")
-                    .ok_or(ConfigError::Missing("CALLTYPE_ENDPOINT_NAME"))?;
-                let format = match get("CALLTYPE_ENDPOINT_FORMAT") {
-                    None => WireFormat::Json,
-                    Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
-                        var: "CALLTYPE_ENDPOINT_FORMAT",
-                        value: v,
-                        expected: "json or jsonlines",
-                    })?,
-                };
-                let max_batch_texts = match get("CALLTYPE_MAX_BATCH_TEXTS") {
-                    None => 16,
-                    Some(v) => positive(&v, "CALLTYPE_MAX_BATCH_TEXTS", "a number >= 1")?,
-                };
-                let max_in_flight = match get("CALLTYPE_MAX_IN_FLIGHT") {
-                    None => 4,
-                    Some(v) => positive(&v, "CALLTYPE_MAX_IN_FLIGHT", "a number >= 1")?,
-                };
-                Mode::Endpoint(EndpointSettings {
-                    endpoint_name,
-                    format,
-                    max_batch_texts,
-                    max_in_flight,
-                })
-            }
+            "endpoint" => Mode::Endpoint(EndpointSettings {
+                endpoint_name: env.required("CALLTYPE_ENDPOINT_NAME")?,
+                format: env
+                    .parsed("CALLTYPE_ENDPOINT_FORMAT", "json or jsonlines")?
+                    .unwrap_or(WireFormat::Json),
+                max_batch_texts: env
+                    .positive("CALLTYPE_MAX_BATCH_TEXTS", "a number >= 1")?
+                    .unwrap_or(16),
+                max_in_flight: env
+                    .positive("CALLTYPE_MAX_IN_FLIGHT", "a number >= 1")?
+                    .unwrap_or(4),
+            }),
             "transform" => {
-                let model_name = get("CALLTYPE_MODEL_NAME")
-                    .ok_or(ConfigError::Missing("CALLTYPE_MODEL_NAME"))?;
-                let mut t = TransformSettings::new(model_name);
-                if let Some(v) = get("CALLTYPE_TRANSFORM_INSTANCE_TYPE") {
+                let mut t = TransformSettings::new(env.required("CALLTYPE_MODEL_NAME")?);
+                if let Some(v) = env.get("CALLTYPE_TRANSFORM_INSTANCE_TYPE") {
                     t.instance_type = v;
                 }
-                if let Some(v) = get("CALLTYPE_TRANSFORM_JOB_PREFIX") {
-                    if !job_prefix_ok(&v) {
-                        return Err(ConfigError::Invalid {
-                            var: "CALLTYPE_TRANSFORM_JOB_PREFIX",
-                            value: v,
-                            expected:
-                                "at most 46 letters, digits or '-', starting with a letter or digit",
-                        });
-                    }
+                let prefix = env.parsed_with(
+                    "CALLTYPE_TRANSFORM_JOB_PREFIX",
+                    "at most 46 letters, digits or '-', starting with a letter or digit",
+                    |v| job_prefix_ok(v).then(|| v.to_string()).ok_or(()),
+                )?;
+                if let Some(v) = prefix {
                     t.job_prefix = v;
                 }
-                if let Some(v) = get("CALLTYPE_TRANSFORM_MAX_ATTEMPTS") {
-                    t.max_attempts = positive(&v, "CALLTYPE_TRANSFORM_MAX_ATTEMPTS", "1 to 20")?;
-                    if t.max_attempts > TransformSettings::MAX_ATTEMPTS {
-                        return Err(ConfigError::Invalid {
-                            var: "CALLTYPE_TRANSFORM_MAX_ATTEMPTS",
-                            value: v,
-                            expected: "1 to 20",
-                        });
+                let in_range = |max: u32| {
+                    move |v: &str| match v.parse::<u32>() {
+                        Ok(n) if (1..=max).contains(&n) => Ok(n),
+                        _ => Err(()),
                     }
+                };
+                let max = TransformSettings::MAX_ATTEMPTS;
+                let attempts =
+                    env.parsed_with("CALLTYPE_TRANSFORM_MAX_ATTEMPTS", "1 to 20", in_range(max))?;
+                if let Some(v) = attempts {
+                    t.max_attempts = v;
                 }
-                if let Some(v) = get("CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB") {
-                    t.max_payload_mb =
-                        positive(&v, "CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB", "1 to 100")?;
-                    if t.max_payload_mb > 100 {
-                        return Err(ConfigError::Invalid {
-                            var: "CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB",
-                            value: v,
-                            expected: "1 to 100",
-                        });
-                    }
+                let payload = env.parsed_with(
+                    "CALLTYPE_TRANSFORM_MAX_PAYLOAD_MB",
+                    "1 to 100",
+                    in_range(100),
+                )?;
+                if let Some(v) = payload {
+                    t.max_payload_mb = v;
                 }
                 Mode::Transform(t)
             }
             "embedded" => {
-                let model = match (get("CALLTYPE_MODEL_S3_URI"), get("CALLTYPE_MODEL_DIR")) {
-                    (Some(uri), None) => {
-                        ModelSource::parse_s3_uri(&uri).ok_or(ConfigError::Invalid {
-                            var: "CALLTYPE_MODEL_S3_URI",
-                            value: uri,
-                            expected: "s3://BUCKET/KEY of a model.tar.gz",
-                        })?
-                    }
+                let uri = env.parsed_with(
+                    "CALLTYPE_MODEL_S3_URI",
+                    "s3://BUCKET/KEY of a model.tar.gz",
+                    |v| ModelSource::parse_s3_uri(v).ok_or(()),
+                )?;
+                let model = match (uri, env.get("CALLTYPE_MODEL_DIR")) {
+                    (Some(source), None) => source,
                     (None, Some(dir)) => ModelSource::Dir(dir.into()),
                     (Some(_), Some(dir)) => {
                         return Err(ConfigError::Invalid {
@@ -321,17 +285,11 @@ impl Config {
                     }
                     (None, None) => return Err(ConfigError::Missing("CALLTYPE_MODEL_S3_URI")),
                 };
-                let threads = match (
-                    get("CALLTYPE_THREADS"),
-                    get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
-                ) {
-                    (Some(v), _) => Some(positive(&v, "CALLTYPE_THREADS", "a number >= 1")?),
-                    (None, Some(mb)) => Some(lambda_threads(positive(
-                        &mb,
-                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                        "megabytes >= 1",
-                    )?)),
-                    (None, None) => None,
+                let threads = match env.positive("CALLTYPE_THREADS", "a number >= 1")? {
+                    Some(n) => Some(n),
+                    None => env
+                        .positive("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "megabytes >= 1")?
+                        .map(lambda_threads),
                 };
                 Mode::Embedded(EmbeddedSettings { model, threads })
             }
@@ -345,24 +303,10 @@ impl Config {
         };
         Ok(Config {
             bucket,
-            local_dir: get("CALLTYPE_LOCAL_DIR").map(Into::into),
+            local_dir: env.get("CALLTYPE_LOCAL_DIR").map(Into::into),
             settings,
             mode,
         })
-    }
-}
-
-fn positive<T>(v: &str, var: &'static str, expected: &'static str) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + Default,
-{
-    match v.parse::<T>() {
-        Ok(n) if n > T::default() => Ok(n),
-        _ => Err(ConfigError::Invalid {
-            var,
-            value: v.to_string(),
-            expected,
-        }),
     }
 }
 
@@ -371,18 +315,6 @@ fn job_prefix_ok(v: &str) -> bool {
     v.len() <= TransformSettings::MAX_JOB_PREFIX
         && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-}
-
-fn boolean(v: &str, var: &'static str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(ConfigError::Invalid {
-            var,
-            value: v.to_string(),
-            expected: "true or false",
-        }),
-    }
 }
 
 #[cfg(test)]

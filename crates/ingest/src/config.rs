@@ -61,17 +61,8 @@ pub struct Config {
     pub settings: Settings,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set")]
-    Missing(&'static str),
-    #[error("{var}={value:?} is invalid: expected {expected}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-}
+/// A setting that is missing or does not parse (the Lambda fails at init with it).
+pub use env_config::EnvError as ConfigError;
 
 impl Config {
     /// Reads `CALLTYPE_BUCKET`, `CALLTYPE_PREFIX` (default `calltype/`), `CALLTYPE_COPY`
@@ -82,49 +73,32 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// As [`Config::from_env`], reading variables through `get` (for tests).
+    /// As [`Config::from_env`], reading variables through `get` (for tests). Values are
+    /// trimmed and empty ones count as unset ([`env_config`]).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let bucket = get("CALLTYPE_BUCKET")
-            .filter(|b| !b.trim().is_empty())
-            .ok_or(ConfigError::Missing("CALLTYPE_BUCKET"))?;
+        let env = env_config::Env::from_lookup(get);
+        let bucket = env.required("CALLTYPE_BUCKET")?;
         let mut s = Settings::default();
-        if let Some(p) = get("CALLTYPE_PREFIX") {
+        if let Some(p) = env.get("CALLTYPE_PREFIX") {
             s.layout = Layout::new(&p);
         }
-        if let Some(c) = get("CALLTYPE_COPY") {
+        if let Some(c) = env.get("CALLTYPE_COPY") {
             s.copy = c.parse()?;
         }
-        if let Some(p) = get("CALLTYPE_PARTICIPANTS") {
-            s.participants = p.parse().map_err(|_| ConfigError::Invalid {
-                var: "CALLTYPE_PARTICIPANTS",
-                value: p.clone(),
-                expected: "all, customer or agent",
-            })?;
+        if let Some(p) = env.parsed("CALLTYPE_PARTICIPANTS", "all, customer or agent")? {
+            s.participants = p;
         }
-        if let Some(n) = get("CALLTYPE_MAX_FILE_BYTES") {
-            s.max_file_bytes = parse_positive("CALLTYPE_MAX_FILE_BYTES", &n)?;
+        if let Some(n) = env.positive("CALLTYPE_MAX_FILE_BYTES", "a positive integer")? {
+            s.max_file_bytes = n;
         }
-        if let Some(n) = get("CALLTYPE_CONCURRENCY") {
-            s.concurrency = parse_positive("CALLTYPE_CONCURRENCY", &n)? as usize;
+        if let Some(n) = env.positive("CALLTYPE_CONCURRENCY", "a positive integer")? {
+            s.concurrency = n;
         }
         Ok(Config {
             bucket,
-            local_dir: get("CALLTYPE_LOCAL_DIR")
-                .filter(|d| !d.trim().is_empty())
-                .map(Into::into),
+            local_dir: env.get("CALLTYPE_LOCAL_DIR").map(Into::into),
             settings: s,
         })
-    }
-}
-
-fn parse_positive(var: &'static str, value: &str) -> Result<u64, ConfigError> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ConfigError::Invalid {
-            var,
-            value: value.to_string(),
-            expected: "a positive integer",
-        }),
     }
 }
 
