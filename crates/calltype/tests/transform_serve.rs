@@ -395,7 +395,14 @@ async fn a_transform_job_run_by_our_server_labels_every_row_once_as_the_model_pr
 
     let r = run(&s, &sm, &cfg, &t, today).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.jobs_started, r.rows_pending, r.rows_labeled), (1, 60, 0));
+    assert_eq!(
+        (
+            r.counts.jobs_started,
+            r.counts.rows_pending,
+            r.counts.rows_labeled
+        ),
+        (1, 60, 0)
+    );
     sm.run_jobs(&s).await;
     let per_request = sm.requests.lock().unwrap().clone();
     assert!(per_request.len() >= 3, "{per_request:?}");
@@ -404,8 +411,15 @@ async fn a_transform_job_run_by_our_server_labels_every_row_once_as_the_model_pr
 
     let r = run(&s, &sm, &cfg, &t, today).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.rows_read, r.rows_labeled, r.rows_failed), (60, 60, 0));
-    assert_eq!(r.jobs_pending, 0);
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.rows_failed
+        ),
+        (60, 60, 0)
+    );
+    assert_eq!(r.counts.jobs_pending, 0);
 
     // A later append gets its own job; nothing is labeled twice.
     let more: Vec<Row> = (60..65u64)
@@ -418,12 +432,12 @@ async fn a_transform_job_run_by_our_server_labels_every_row_once_as_the_model_pr
         .collect();
     append(&s, &more).await;
     let r = run(&s, &sm, &cfg, &t, today).await.unwrap();
-    assert_eq!((r.jobs_started, r.rows_pending), (1, 5));
+    assert_eq!((r.counts.jobs_started, r.counts.rows_pending), (1, 5));
     sm.run_jobs(&s).await;
     let r = run(&s, &sm, &cfg, &t, today).await.unwrap();
-    assert_eq!(r.rows_labeled, 5);
+    assert_eq!(r.counts.rows_labeled, 5);
     let r = run(&s, &sm, &cfg, &t, today).await.unwrap();
-    assert_eq!((r.rows_read, r.jobs_started), (0, 0));
+    assert_eq!((r.counts.rows_read, r.counts.jobs_started), (0, 0));
     assert!(s
         .list("calltype/state/transform/")
         .await

@@ -170,6 +170,21 @@ mod tests {
         assert_eq!(v["model"], "fixed");
     }
 
+    /// The schedule event the repository ships (`samples/events/`), through the handler.
+    #[tokio::test]
+    async fn it_handles_the_sample_schedule_event() {
+        let (_d, s) = store_with_one_row().await;
+        let text = include_str!("../../../samples/events/classify-schedule.json");
+        let payload: Value = serde_json::from_str(text).unwrap();
+        let settings = Settings {
+            every_partition: true,
+            ..Settings::default()
+        };
+        let event = LambdaEvent::new(payload, lambda_runtime::Context::default());
+        let v = handle(&s, &Fixed(false), &settings, event).await.unwrap();
+        assert_eq!((v["rows_read"].clone(), v["rows_labeled"].clone()), (1.into(), 1.into()));
+    }
+
     #[tokio::test]
     async fn it_fails_the_invocation_when_a_partition_fails() {
         let (_d, s) = store_with_one_row().await;

@@ -33,9 +33,12 @@ pub mod config;
 pub mod embedded;
 pub mod endpoint;
 pub mod handler;
+pub mod parts;
 pub mod pipeline;
+pub mod report;
 pub mod transform;
 pub mod transform_jobs;
+pub mod watermark;
 pub mod wire;
 
 pub use crate::classifier::{Classifier, ClassifyError, Label};
@@ -45,12 +48,12 @@ pub use crate::config::{
 };
 pub use crate::embedded::{EmbeddedError, ModelClassifier, ModelSource};
 pub use crate::endpoint::{EndpointClassifier, EndpointOptions};
-pub use crate::pipeline::{
-    part_key, run, watermark_key, ByteRange, PartitionReport, RunReport, Watermark,
-    LABELED_COLUMNS, TRANSCRIPT_COLUMN,
-};
+pub use crate::parts::{part_key, LABELED_COLUMNS, TRANSCRIPT_COLUMN};
+pub use crate::pipeline::run;
+pub use crate::report::{Counts, PartitionReport, RunReport};
 pub use crate::transform::{
     Created, JobKeys, JobRecord, JobRequest, JobState, JobStatus, TransformJobs,
 };
 pub use crate::transform_jobs::SageMakerJobs;
+pub use crate::watermark::{watermark_key, ByteRange, Watermark};
 pub use crate::wire::WireFormat;

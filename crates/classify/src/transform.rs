@@ -42,10 +42,10 @@ use store::{Condition, ObjectStore, StoreError};
 
 use crate::config::{Settings, TransformSettings};
 use crate::endpoint::head_and_tail;
-use crate::pipeline::{
-    advance, encode_part, for_each_partition, next_claim, out_of_time, parse_rows, part_key,
-    read_range, watermark_key, ByteRange, Claim, LabeledRow, PartitionReport, RunReport,
-};
+use crate::parts::{encode_part, LabeledRow};
+use crate::pipeline::{run_mode, Mode, Pace, Step, Visit};
+use crate::report::{PartitionReport, RunReport};
+use crate::watermark::{ByteRange, Claim};
 use crate::wire::WireFormat;
 use crate::ClassifyError;
 
@@ -219,93 +219,64 @@ pub async fn run<S: ObjectStore, J: TransformJobs>(
     transform: &TransformSettings,
     today: NaiveDate,
 ) -> Result<RunReport, ClassifyError> {
-    for_each_partition(store, cfg, today, jobs.model(), |date, visit| async move {
-        let mut p = PartitionReport {
-            date: date.clone(),
-            ..PartitionReport::default()
-        };
-        let out = partition(store, jobs, &visit, transform, &date, &mut p).await;
-        (p, out)
-    })
-    .await
+    run_mode(store, &Transform { jobs, transform }, cfg, today).await
 }
 
-/// What a range's step left to do.
-enum Step {
-    /// A job is running (or was just started): the partition waits for a later run.
-    Pending,
-    /// The range's part exists (or it had nothing to label): move the watermark.
-    Finished,
-}
-
-/// What one range's step works with.
-struct Ctx<'a, S, J> {
-    store: &'a S,
+/// Batch-transform mode: a claimed range gets a job, and its part once the job completed.
+struct Transform<'a, J> {
     jobs: &'a J,
-    cfg: &'a Settings,
     transform: &'a TransformSettings,
-    date: &'a str,
-    master: &'a str,
 }
 
-async fn partition<S: ObjectStore, J: TransformJobs>(
-    store: &S,
-    jobs: &J,
-    cfg: &Settings,
-    transform: &TransformSettings,
-    date: &str,
-    p: &mut PartitionReport,
-) -> Result<(), ClassifyError> {
-    let layout = &cfg.layout;
-    let master = layout.master(date);
-    let wm_key = watermark_key(layout, date);
-    let Some(meta) = store.head(&master).await? else {
-        return Ok(());
-    };
-    p.master_bytes = meta.size;
-    let ctx = Ctx {
-        store,
-        jobs,
-        cfg,
-        transform,
-        date,
-        master: &master,
-    };
-    let mut first = true;
-    loop {
-        if out_of_time(cfg, date, p) {
-            return Ok(());
-        }
-        let Some(claim) = next_claim(
-            store, cfg, date, &master, &wm_key, meta.size, p, first, None,
-        )
-        .await?
-        else {
-            return Ok(());
+impl<J: TransformJobs> Mode for Transform<'_, J> {
+    fn model(&self) -> &str {
+        self.jobs.model()
+    }
+
+    fn pace(&self) -> Pace {
+        Pace::ToDeadline
+    }
+
+    async fn label<S: ObjectStore>(
+        &self,
+        visit: &Visit<'_, S>,
+        claim: Claim,
+        part: &str,
+        p: &mut PartitionReport,
+    ) -> Result<Step, ClassifyError> {
+        let keys = JobKeys::new(&visit.cfg.layout, visit.date, claim.range);
+        let ctx = Ctx {
+            v: visit,
+            jobs: self.jobs,
+            transform: self.transform,
         };
-        first = false;
-        let range = claim.range;
-        let part = part_key(layout, date, range.from, range.to);
-        let keys = JobKeys::new(layout, date, range);
-        if claim.part_exists || store.head(&part).await?.is_some() {
-            p.parts_recovered += 1;
-            tracing::info!(date, from = range.from, to = range.to, part = %part, "part already written; moving the watermark only");
-            clean_up(store, &keys).await?;
-        } else {
-            let step = match read_record(store, &keys.record).await? {
-                None => ctx.start(claim, &part, &keys, p).await?,
-                Some((rec, etag)) => ctx.follow(claim, &part, &keys, rec, etag, p).await?,
-            };
-            if let Step::Pending = step {
-                return Ok(());
-            }
+        match read_record(visit.store, &keys.record).await? {
+            None => ctx.start(claim, part, &keys, p).await,
+            Some((rec, etag)) => ctx.follow(claim, part, &keys, rec, etag, p).await,
         }
-        advance(store, cfg, &wm_key, range).await?;
-        p.watermark_after = range.to;
+    }
+
+    async fn found<S: ObjectStore>(
+        &self,
+        visit: &Visit<'_, S>,
+        range: ByteRange,
+    ) -> Result<(), ClassifyError> {
+        clean_up(
+            visit.store,
+            &JobKeys::new(&visit.cfg.layout, visit.date, range),
+        )
+        .await
     }
 }
 
-impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
+/// What one range's step works with.
+struct Ctx<'a, 'v, S, J> {
+    v: &'a Visit<'v, S>,
+    jobs: &'a J,
+    transform: &'a TransformSettings,
+}
+
+impl<S: ObjectStore, J: TransformJobs> Ctx<'_, '_, S, J> {
     /// The range has no job yet: write its input and record, and start its first job.
     async fn start(
         &self,
@@ -315,25 +286,24 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
         p: &mut PartitionReport,
     ) -> Result<Step, ClassifyError> {
         let ByteRange { from, to } = claim.range;
-        let bytes = match claim.bytes {
-            Some(b) => b,
-            None => read_range(self.store, self.master, from, to).await?,
-        };
-        let rows = self.parse(&bytes, claim.range)?;
+        let rows = self.v.rows(claim.range, claim.bytes).await?;
         if rows.rows.is_empty() {
             // Nothing to label (a bare header, or only skipped records): no job, no part.
-            p.rows_read += rows.read;
-            p.rows_skipped += rows.skipped;
+            p.counts.rows_read += rows.read;
+            p.counts.rows_skipped += rows.skipped;
             return Ok(Step::Finished);
         }
         let n = rows.rows.len() as u64;
         let input = input_lines(&rows.rows, self.transform.max_payload_mb);
-        self.store.put(&keys.input, input, Condition::None).await?;
+        self.v
+            .store
+            .put(&keys.input, input, Condition::None)
+            .await?;
         let rec = JobRecord {
             job_name: job_name(
                 &self.transform.job_prefix,
-                &self.cfg.layout,
-                self.date,
+                &self.v.cfg.layout,
+                self.v.date,
                 claim.range,
                 1,
             ),
@@ -345,28 +315,28 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
             failures: Vec::new(),
             updated_at: None,
         };
-        match write_record(self.store, &keys.record, &rec, Condition::IfNoneMatch).await {
+        match write_record(self.v.store, &keys.record, &rec, Condition::IfNoneMatch).await {
             Ok(_) => {}
             Err(StoreError::PreconditionFailed { .. }) => {
                 // Another run recorded this range first; it starts the job.
                 tracing::info!(
-                    date = self.date,
+                    date = self.v.date,
                     from,
                     to,
                     "another run recorded this range's job"
                 );
-                p.jobs_pending += 1;
-                p.rows_pending += n;
+                p.counts.jobs_pending += 1;
+                p.counts.rows_pending += n;
                 return Ok(Step::Pending);
             }
             Err(e) => return Err(e.into()),
         }
         // A run that finished this range wrote its part before deleting its record: if the
         // part exists now, this range is done and must not get a second job.
-        if self.store.head(part).await?.is_some() {
-            p.parts_recovered += 1;
-            tracing::info!(date = self.date, from, to, part = %part, "part written by another run");
-            clean_up(self.store, keys).await?;
+        if self.v.store.head(part).await?.is_some() {
+            p.counts.parts_recovered += 1;
+            tracing::info!(date = self.v.date, from, to, part = %part, "part written by another run");
+            clean_up(self.v.store, keys).await?;
             return Ok(Step::Finished);
         }
         self.create(&rec, p).await?;
@@ -409,15 +379,15 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
         match status.state {
             JobState::InProgress | JobState::Stopping => {
                 tracing::info!(
-                    date = self.date,
+                    date = self.v.date,
                     job = %rec.job_name,
                     attempt = rec.attempt,
                     rows = rec.rows,
                     state = ?status.state,
                     "transform job still running"
                 );
-                p.jobs_pending += 1;
-                p.rows_pending += rec.rows;
+                p.counts.jobs_pending += 1;
+                p.counts.rows_pending += rec.rows;
                 Ok(Step::Pending)
             }
             JobState::Completed => self.join(claim, part, keys, &rec, p).await,
@@ -443,14 +413,10 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
         p: &mut PartitionReport,
     ) -> Result<Step, ClassifyError> {
         let ByteRange { from, to } = claim.range;
-        let bytes = match claim.bytes {
-            Some(b) => b,
-            None => read_range(self.store, self.master, from, to).await?,
-        };
-        let rows = self.parse(&bytes, claim.range)?;
+        let rows = self.v.rows(claim.range, claim.bytes).await?;
         let n = rows.rows.len() as u64;
         if n != rec.rows {
-            p.rows_failed += n;
+            p.counts.rows_failed += n;
             return Err(ClassifyError::Data {
                 key: keys.record.clone(),
                 reason: format!(
@@ -472,14 +438,14 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
             Ok(l) => l,
             // An overlapping run joined this job first: it wrote the part, then deleted the
             // output this run went on to read.
-            Err(_) if self.store.head(part).await?.is_some() => {
-                p.parts_recovered += 1;
-                tracing::info!(date = self.date, from, to, part = %part, "part written by another run");
-                clean_up(self.store, keys).await?;
+            Err(_) if self.v.store.head(part).await?.is_some() => {
+                p.counts.parts_recovered += 1;
+                tracing::info!(date = self.v.date, from, to, part = %part, "part written by another run");
+                clean_up(self.v.store, keys).await?;
                 return Ok(Step::Finished);
             }
             Err(e) => {
-                p.rows_failed += n;
+                p.counts.rows_failed += n;
                 return Err(e);
             }
         };
@@ -487,26 +453,26 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
             &rows.rows,
             &labels,
             self.jobs.model(),
-            self.cfg.include_transcript,
+            self.v.cfg.include_transcript,
         );
-        match self.store.put(part, body, Condition::IfNoneMatch).await {
+        match self.v.store.put(part, body, Condition::IfNoneMatch).await {
             Ok(_) => {
-                p.parts_written += 1;
-                p.rows_labeled += n;
-                tracing::info!(date = self.date, from, to, part = %part, job = %rec.job_name, rows = n, "part written from the transform output");
+                p.counts.parts_written += 1;
+                p.counts.rows_labeled += n;
+                tracing::info!(date = self.v.date, from, to, part = %part, job = %rec.job_name, rows = n, "part written from the transform output");
             }
             Err(StoreError::PreconditionFailed { .. }) => {
-                p.parts_recovered += 1;
-                tracing::info!(date = self.date, from, to, part = %part, "part written by another run");
+                p.counts.parts_recovered += 1;
+                tracing::info!(date = self.v.date, from, to, part = %part, "part written by another run");
             }
             Err(e) => {
-                p.rows_failed += n;
+                p.counts.rows_failed += n;
                 return Err(e.into());
             }
         }
-        p.rows_read += rows.read;
-        p.rows_skipped += rows.skipped;
-        clean_up(self.store, keys).await?;
+        p.counts.rows_read += rows.read;
+        p.counts.rows_skipped += rows.skipped;
+        clean_up(self.v.store, keys).await?;
         Ok(Step::Finished)
     }
 
@@ -522,14 +488,14 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
     ) -> Result<Step, ClassifyError> {
         let max = self.transform.max_attempts.max(1);
         if rec.attempt >= max {
-            p.rows_failed += rec.rows;
+            p.counts.rows_failed += rec.rows;
             return Err(ClassifyError::Permanent(format!(
                 "transform job {} {state:?} on attempt {} of {max}: {reason}",
                 rec.job_name, rec.attempt
             )));
         }
         tracing::warn!(
-            date = self.date,
+            date = self.v.date,
             job = %rec.job_name,
             attempt = rec.attempt,
             max_attempts = max,
@@ -543,8 +509,8 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
         let next = JobRecord {
             job_name: job_name(
                 &self.transform.job_prefix,
-                &self.cfg.layout,
-                self.date,
+                &self.v.cfg.layout,
+                self.v.date,
                 rec.range,
                 attempt,
             ),
@@ -554,12 +520,12 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
             updated_at: None,
             ..rec
         };
-        match write_record(self.store, &keys.record, &next, Condition::IfMatch(etag)).await {
+        match write_record(self.v.store, &keys.record, &next, Condition::IfMatch(etag)).await {
             Ok(_) => {}
             Err(StoreError::PreconditionFailed { .. }) | Err(StoreError::NotFound { .. }) => {
                 // Another run moved the record first; it follows the range.
-                p.jobs_pending += 1;
-                p.rows_pending += next.rows;
+                p.counts.jobs_pending += 1;
+                p.counts.rows_pending += next.rows;
                 return Ok(Step::Pending);
             }
             Err(e) => return Err(e.into()),
@@ -577,15 +543,15 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
         };
         match self.jobs.create(&req).await? {
             Created::Started => {
-                p.jobs_started += 1;
-                tracing::info!(date = self.date, job = %rec.job_name, attempt = rec.attempt, rows = rec.rows, "transform job started");
+                p.counts.jobs_started += 1;
+                tracing::info!(date = self.v.date, job = %rec.job_name, attempt = rec.attempt, rows = rec.rows, "transform job started");
             }
             Created::AlreadyExists => {
-                tracing::info!(date = self.date, job = %rec.job_name, attempt = rec.attempt, "transform job exists already; following it");
+                tracing::info!(date = self.v.date, job = %rec.job_name, attempt = rec.attempt, "transform job exists already; following it");
             }
         }
-        p.jobs_pending += 1;
-        p.rows_pending += rec.rows;
+        p.counts.jobs_pending += 1;
+        p.counts.rows_pending += rec.rows;
         Ok(())
     }
 
@@ -593,10 +559,11 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
     /// below the output prefix.
     async fn output(&self, rec: &JobRecord) -> Result<Vec<u8>, ClassifyError> {
         let key = output_key(&rec.output_prefix, &rec.input_key);
-        if let Some(o) = self.store.get(&key).await? {
+        if let Some(o) = self.v.store.get(&key).await? {
             return Ok(o.body);
         }
         let outs: Vec<String> = self
+            .v
             .store
             .list(&rec.output_prefix)
             .await?
@@ -614,22 +581,12 @@ impl<S: ObjectStore, J: TransformJobs> Ctx<'_, S, J> {
                 ),
             });
         };
-        self.store
+        self.v
+            .store
             .get(only)
             .await?
             .map(|o| o.body)
             .ok_or_else(|| ClassifyError::Transient(format!("{only} vanished while read")))
-    }
-
-    fn parse(
-        &self,
-        bytes: &[u8],
-        range: ByteRange,
-    ) -> Result<crate::pipeline::ParsedRows, ClassifyError> {
-        parse_rows(bytes, range.from == 0).map_err(|reason| ClassifyError::Data {
-            key: self.master.to_string(),
-            reason: format!("bytes {}..{}: {reason}", range.from, range.to),
-        })
     }
 }
 

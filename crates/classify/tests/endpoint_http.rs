@@ -366,7 +366,7 @@ async fn the_core_labels_a_master_through_the_endpoint() {
     let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
     let r = run(&s, &c, &Settings::default(), today).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.rows_labeled, r.parts_written), (7, 1));
+    assert_eq!((r.counts.rows_labeled, r.counts.parts_written), (7, 1));
     assert_eq!(r.model, "my-ep");
     let parts = s.list("calltype/labeled/date=2026-11-20/").await.unwrap();
     let part = s.get(&parts[0].key).await.unwrap().unwrap().body;

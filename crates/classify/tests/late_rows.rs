@@ -5,7 +5,7 @@
 use classify::{run, Settings};
 use master_csv::{append_rows, touched, Layout, Row};
 use store::cas::RetryPolicy;
-use store::{Condition, LocalStore, Object, ObjectMeta, ObjectStore};
+use store::{Call, Hook, Hooked, LocalStore, Method, ObjectStore, Then};
 
 mod common;
 use common::{assert_labeled_once, master, row, today, watermark, Constant};
@@ -48,7 +48,7 @@ async fn rows_of_a_partition_older_than_the_lookback_are_labeled_and_the_record_
         .await
         .unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!(r.rows_labeled, 2);
+    assert_eq!(r.counts.rows_labeled, 2);
     assert_labeled_once(&s, LATE, &["a", "b"]).await;
     assert!(touched_dates(&s).await.is_empty(), "caught up: no record");
 
@@ -57,7 +57,7 @@ async fn rows_of_a_partition_older_than_the_lookback_are_labeled_and_the_record_
     let r = run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
-    assert_eq!(r.rows_labeled, 1);
+    assert_eq!(r.counts.rows_labeled, 1);
     assert_labeled_once(&s, LATE, &["a", "b", "c"]).await;
     assert!(touched_dates(&s).await.is_empty());
 
@@ -76,52 +76,34 @@ struct RaceOnDelete {
     raced: std::sync::atomic::AtomicBool,
 }
 
-impl ObjectStore for RaceOnDelete {
-    async fn get(&self, key: &str) -> store::Result<Option<Object>> {
-        self.inner.get(key).await
-    }
-    async fn get_range(
-        &self,
-        key: &str,
-        from: u64,
-        to: Option<u64>,
-    ) -> store::Result<Option<Object>> {
-        self.inner.get_range(key, from, to).await
-    }
-    async fn head(&self, key: &str) -> store::Result<Option<ObjectMeta>> {
-        self.inner.head(key).await
-    }
-    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> store::Result<String> {
-        self.inner.put(key, body, condition).await
-    }
-    async fn list(&self, prefix: &str) -> store::Result<Vec<ObjectMeta>> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> store::Result<()> {
-        if key == Layout::default().touched(LATE)
+impl Hook for RaceOnDelete {
+    async fn before(&self, call: Call<'_>) -> store::Result<Then> {
+        if call.method == Method::Delete
+            && call.key == Layout::default().touched(LATE)
             && !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             ingest(&self.inner, LATE, &[row(LATE, "late", "bill")]).await;
         }
-        self.inner.delete(key).await
-    }
-    async fn append_large(&self, key: &str, etag: &str, tail: Vec<u8>) -> store::Result<String> {
-        self.inner.append_large(key, etag, tail).await
+        Ok(Then::Answer)
     }
 }
 
 #[tokio::test]
 async fn an_append_racing_with_the_records_removal_keeps_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let s = RaceOnDelete {
-        inner: LocalStore::new(dir.path()).unwrap(),
-        raced: Default::default(),
-    };
+    let local = LocalStore::new(dir.path()).unwrap();
+    let s = Hooked::with(
+        local.clone(),
+        RaceOnDelete {
+            inner: local,
+            raced: Default::default(),
+        },
+    );
     ingest(&s, LATE, &[row(LATE, "a", "bill")]).await;
     run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
-    assert!(s.raced.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(s.hook().raced.load(std::sync::atomic::Ordering::SeqCst));
     assert_labeled_once(&s, LATE, &["a"]).await;
     assert_eq!(
         touched_dates(&s).await,
@@ -132,7 +114,7 @@ async fn an_append_racing_with_the_records_removal_keeps_the_record() {
     let r = run(&s, &Constant, &Settings::default(), today())
         .await
         .unwrap();
-    assert_eq!(r.rows_labeled, 1);
+    assert_eq!(r.counts.rows_labeled, 1);
     assert_labeled_once(&s, LATE, &["a", "late"]).await;
     assert!(touched_dates(&s).await.is_empty());
     let size = s.head(&master(LATE)).await.unwrap().unwrap().size;
@@ -158,7 +140,7 @@ async fn the_record_stays_while_rows_are_left() {
         ..small.clone()
     };
     let r = run(&s, &Constant, &late, today()).await.unwrap();
-    assert_eq!(r.rows_labeled, 0);
+    assert_eq!(r.counts.rows_labeled, 0);
     assert_eq!(touched_dates(&s).await, [LATE]);
     run(&s, &Constant, &small, today()).await.unwrap();
     assert_labeled_once(&s, LATE, &["r0", "r1", "r2", "r3", "r4"]).await;

@@ -117,13 +117,13 @@ async fn it_labels_appends_exactly_once_on_s3() {
     let first: Vec<Row> = ids(0..3).iter().map(|id| row(id, "hello")).collect();
     append(&s, &first).await;
     let r = run(&s, &c, &Settings::default(), today()).await.unwrap();
-    assert_eq!((r.rows_labeled, r.parts_written), (3, 1));
+    assert_eq!((r.counts.rows_labeled, r.counts.parts_written), (3, 1));
     let more: Vec<Row> = ids(3..5).iter().map(|id| row(id, "bye")).collect();
     append(&s, &more).await;
     let r = run(&s, &c, &Settings::default(), today()).await.unwrap();
-    assert_eq!((r.rows_labeled, r.parts_written), (2, 1));
+    assert_eq!((r.counts.rows_labeled, r.counts.parts_written), (2, 1));
     let r = run(&s, &c, &Settings::default(), today()).await.unwrap();
-    assert_eq!(r.rows_read, 0);
+    assert_eq!(r.counts.rows_read, 0);
     assert_eq!(labeled(&s).await, ids(0..5));
     assert!(caught_up(&s).await);
     assert_eq!(c.texts.load(Ordering::SeqCst), 5);

@@ -12,7 +12,9 @@ use classify::{
 };
 use master_csv::encode::{encode_rows, header};
 use master_csv::{Layout, Row};
-use store::{Condition, CrashAfter, LocalStore, Object, ObjectMeta, ObjectStore, StoreError};
+use store::{
+    Call, Condition, CrashAfter, Hook, Hooked, LocalStore, Method, ObjectStore, StoreError, Then,
+};
 
 mod common;
 use common::{append, master, master_size, row, today, watermark, TODAY};
@@ -140,7 +142,14 @@ async fn it_labels_rows_appended_in_two_steps_exactly_once() {
     )
     .await;
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.rows_labeled, r.parts_written), (2, 2, 1));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.parts_written
+        ),
+        (2, 2, 1)
+    );
     assert!(!r.failed());
 
     append(
@@ -153,10 +162,17 @@ async fn it_labels_rows_appended_in_two_steps_exactly_once() {
     )
     .await;
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.rows_labeled, r.parts_written), (2, 2, 1));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.parts_written
+        ),
+        (2, 2, 1)
+    );
 
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.parts_written), (0, 0));
+    assert_eq!((r.counts.rows_read, r.counts.parts_written), (0, 0));
     assert_eq!(c.texts.load(Ordering::SeqCst), 4);
 
     assert_labeled_once(&s, TODAY, &["c1", "c2", "c3", "c4"]).await;
@@ -209,17 +225,17 @@ async fn it_waits_for_a_partial_trailing_line() {
     append_bytes(&s, TODAY, &whole[..cut]).await;
 
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!(r.rows_labeled, 2);
+    assert_eq!(r.counts.rows_labeled, 2);
     assert_labeled_once(&s, TODAY, &["c1", "c2"]).await;
     assert!(watermark(&s, TODAY).await.unwrap().offset < master_size(&s, TODAY).await);
 
     // Still partial: nothing happens.
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.parts_written), (0, 0));
+    assert_eq!((r.counts.rows_read, r.counts.parts_written), (0, 0));
 
     append_bytes(&s, TODAY, &whole[cut..]).await;
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!(r.rows_labeled, 1);
+    assert_eq!(r.counts.rows_labeled, 1);
     assert_labeled_once(&s, TODAY, &["c1", "c2", "c3"]).await;
     let rows = labeled(&s, TODAY).await;
     assert!(rows
@@ -228,42 +244,20 @@ async fn it_waits_for_a_partial_trailing_line() {
 }
 
 /// Fails the `n`-th put of a watermark (1-based), as if the process died right there.
-struct FailWatermarkPut<S> {
-    inner: S,
+struct FailWatermarkPut {
     n: u64,
     seen: AtomicU64,
 }
 
-impl<S: ObjectStore> ObjectStore for FailWatermarkPut<S> {
-    async fn get(&self, key: &str) -> store::Result<Option<Object>> {
-        self.inner.get(key).await
-    }
-    async fn get_range(
-        &self,
-        key: &str,
-        start: u64,
-        end: Option<u64>,
-    ) -> store::Result<Option<Object>> {
-        self.inner.get_range(key, start, end).await
-    }
-    async fn head(&self, key: &str) -> store::Result<Option<ObjectMeta>> {
-        self.inner.head(key).await
-    }
-    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> store::Result<String> {
-        if key.ends_with("watermark.json") && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n
+impl Hook for FailWatermarkPut {
+    async fn before(&self, call: Call<'_>) -> store::Result<Then> {
+        if call.method == Method::Put
+            && call.key.ends_with("watermark.json")
+            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n
         {
             return Err(StoreError::Transient("injected crash".into()));
         }
-        self.inner.put(key, body, condition).await
-    }
-    async fn list(&self, prefix: &str) -> store::Result<Vec<ObjectMeta>> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> store::Result<()> {
-        self.inner.delete(key).await
-    }
-    async fn append_large(&self, key: &str, etag: &str, tail: Vec<u8>) -> store::Result<String> {
-        self.inner.append_large(key, etag, tail).await
+        Ok(Then::Answer)
     }
 }
 
@@ -278,11 +272,13 @@ async fn a_crash_between_part_and_watermark_is_recovered_without_relabeling() {
     )
     .await;
     // Put 1 claims the range, put 2 would advance the watermark: it dies.
-    let crashing = FailWatermarkPut {
-        inner: s.clone(),
-        n: 2,
-        seen: AtomicU64::new(0),
-    };
+    let crashing = Hooked::with(
+        s.clone(),
+        FailWatermarkPut {
+            n: 2,
+            seen: AtomicU64::new(0),
+        },
+    );
     let r = run(&crashing, &c, &settings(), today()).await.unwrap();
     assert!(r.failed());
     assert!(r
@@ -300,7 +296,11 @@ async fn a_crash_between_part_and_watermark_is_recovered_without_relabeling() {
     let r = run(&s, &c, &settings(), today()).await.unwrap();
     assert!(!r.failed());
     assert_eq!(
-        (r.parts_recovered, r.parts_written, r.rows_labeled),
+        (
+            r.counts.parts_recovered,
+            r.counts.parts_written,
+            r.counts.rows_labeled
+        ),
         (1, 1, 1)
     );
     assert_eq!(
@@ -333,7 +333,7 @@ async fn a_part_without_watermark_is_adopted_not_rewritten() {
     append(&s, TODAY, &[row(TODAY, "c3", "bill")]).await;
     let before = c.texts.load(Ordering::SeqCst);
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.parts_recovered, r.parts_written), (1, 1));
+    assert_eq!((r.counts.parts_recovered, r.counts.parts_written), (1, 1));
     assert_eq!(c.texts.load(Ordering::SeqCst) - before, 1);
     assert_labeled_once(&s, TODAY, &["c1", "c2", "c3"]).await;
 }
@@ -411,7 +411,11 @@ async fn a_transient_classifier_failure_leaves_the_watermark_and_others_proceed(
     let r = run(&s, &c, &settings(), today()).await.unwrap();
     assert!(r.failed());
     assert_eq!(
-        (r.failed_partitions, r.rows_failed, r.rows_labeled),
+        (
+            r.failed_partitions,
+            r.counts.rows_failed,
+            r.counts.rows_labeled
+        ),
         (1, 2, 1)
     );
     let failed = r.partitions.iter().find(|p| p.date == yesterday).unwrap();
@@ -454,7 +458,7 @@ async fn it_respects_the_lookback_window() {
     }
     let r = run(&s, &c, &settings(), today()).await.unwrap();
     assert_eq!(r.partitions.len(), 3);
-    assert_eq!(r.rows_labeled, 2);
+    assert_eq!(r.counts.rows_labeled, 2);
     assert_labeled_once(&s, "2026-11-20", &["a"]).await;
     assert_labeled_once(&s, "2026-11-18", &["b"]).await;
     assert_labeled_once(&s, "2026-11-17", &[]).await;
@@ -465,7 +469,7 @@ async fn it_respects_the_lookback_window() {
         ..settings()
     };
     let r = run(&s, &c, &wide, today()).await.unwrap();
-    assert_eq!(r.rows_labeled, 1);
+    assert_eq!(r.counts.rows_labeled, 1);
     assert_labeled_once(&s, "2026-11-17", &["c"]).await;
 }
 
@@ -484,7 +488,14 @@ async fn it_appends_the_transcript_only_when_configured_and_skips_empty_ones() {
         ..settings()
     };
     let r = run(&s, &c, &cfg, today()).await.unwrap();
-    assert_eq!((r.rows_read, r.rows_labeled, r.rows_skipped), (2, 1, 1));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.rows_skipped
+        ),
+        (2, 1, 1)
+    );
     let rows = labeled(&s, TODAY).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].1["transcript"], "my bill, \"again\"");
@@ -538,14 +549,21 @@ async fn a_bare_header_or_skipped_rows_write_no_part_but_move_the_watermark() {
     let c = Keywords::default();
     append_bytes(&s, TODAY, b"").await;
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.parts_written), (0, 0));
+    assert_eq!((r.counts.rows_read, r.counts.parts_written), (0, 0));
     assert_eq!(
         watermark(&s, TODAY).await.unwrap().offset,
         master_size(&s, TODAY).await
     );
     append(&s, TODAY, &[row(TODAY, "c1", " ")]).await;
     let r = run(&s, &c, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.rows_skipped, r.parts_written), (1, 1, 0));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_skipped,
+            r.counts.parts_written
+        ),
+        (1, 1, 0)
+    );
     assert!(labeled(&s, TODAY).await.is_empty());
     append(&s, TODAY, &[row(TODAY, "c2", "bill")]).await;
     run(&s, &c, &settings(), today()).await.unwrap();
@@ -564,7 +582,7 @@ async fn a_passed_deadline_starts_nothing_and_the_next_run_catches_up() {
     };
     let r = run(&s, &c, &late, today()).await.unwrap();
     assert!(!r.failed());
-    assert_eq!(r.rows_read, 0);
+    assert_eq!(r.counts.rows_read, 0);
     assert!(r.partitions.iter().any(|p| p.out_of_time));
     run(&s, &c, &settings(), today()).await.unwrap();
     assert_labeled_once(&s, TODAY, &["c1"]).await;

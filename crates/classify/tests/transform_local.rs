@@ -15,7 +15,7 @@ use classify::{
     TransformSettings,
 };
 use common::*;
-use store::{Condition, CrashAfter, LocalStore, Object, ObjectMeta, ObjectStore};
+use store::{Call, CrashAfter, Hook, Hooked, LocalStore, Method, ObjectStore, Then};
 
 /// SageMaker's control plane in memory; [`FakeJobs::run_jobs`] does what the jobs would.
 #[derive(Default)]
@@ -122,7 +122,7 @@ async fn drive<S: ObjectStore>(s: &S, jobs: &FakeJobs, cfg: &Settings) -> u32 {
         let done = watermark(s, TODAY)
             .await
             .is_some_and(|w| w.pending.is_none())
-            && r.jobs_pending == 0
+            && r.counts.jobs_pending == 0
             && watermark(s, TODAY).await.unwrap().offset == master_size(s, TODAY).await;
         if done {
             return n;
@@ -148,8 +148,22 @@ async fn it_starts_a_job_waits_for_it_and_labels_its_rows_once() {
     .await;
     let cfg = Settings::default();
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
-    assert_eq!((r.jobs_started, r.jobs_pending, r.rows_pending), (1, 1, 2));
-    assert_eq!((r.rows_read, r.rows_labeled, r.parts_written), (0, 0, 0));
+    assert_eq!(
+        (
+            r.counts.jobs_started,
+            r.counts.jobs_pending,
+            r.counts.rows_pending
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.parts_written
+        ),
+        (0, 0, 0)
+    );
     assert_eq!(r.model, "fake-model");
     // The input has one record per row to label; the record names the job.
     let state = transform_state(&s).await;
@@ -167,16 +181,28 @@ async fn it_starts_a_job_waits_for_it_and_labels_its_rows_once() {
 
     // Still running: nothing moves, no second job.
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
-    assert_eq!((r.jobs_started, r.jobs_pending, r.rows_labeled), (0, 1, 0));
+    assert_eq!(
+        (
+            r.counts.jobs_started,
+            r.counts.jobs_pending,
+            r.counts.rows_labeled
+        ),
+        (0, 1, 0)
+    );
     assert_eq!(watermark(&s, TODAY).await.unwrap().offset, 0);
 
     jobs.run_jobs(&s).await;
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
     assert_eq!(
-        (r.rows_read, r.rows_labeled, r.rows_skipped, r.parts_written),
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.rows_skipped,
+            r.counts.parts_written
+        ),
         (3, 2, 1, 1)
     );
-    assert_eq!((r.jobs_started, r.jobs_pending), (0, 0));
+    assert_eq!((r.counts.jobs_started, r.counts.jobs_pending), (0, 0));
     assert_labeled_once(&s, TODAY, &["c1", "c2"]).await;
     let rows = labeled(&s, TODAY).await;
     assert_eq!(rows[0]["label"], "billing");
@@ -193,13 +219,20 @@ async fn it_starts_a_job_waits_for_it_and_labels_its_rows_once() {
     // New rows get a new job; old ones are never sent again.
     append(&s, TODAY, &[row(TODAY, "c4", "bill again")]).await;
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
-    assert_eq!((r.jobs_started, r.rows_pending), (1, 1));
+    assert_eq!((r.counts.jobs_started, r.counts.rows_pending), (1, 1));
     jobs.run_jobs(&s).await;
     run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
     assert_labeled_once(&s, TODAY, &["c1", "c2", "c4"]).await;
     assert_eq!(jobs.started(), 2);
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.jobs_started, r.jobs_pending), (0, 0, 0));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.jobs_started,
+            r.counts.jobs_pending
+        ),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -229,7 +262,7 @@ async fn a_crash_at_any_store_call_then_reruns_label_every_row_once_with_one_job
                     break;
                 }
                 assert!(!r.failed(), "n={n}: {r:?}");
-                if r.jobs_pending == 0 {
+                if r.counts.jobs_pending == 0 {
                     break;
                 }
                 jobs.run_jobs(&s).await;
@@ -271,7 +304,7 @@ async fn a_lost_create_reply_is_followed_not_repeated() {
     assert!(r.partitions.iter().any(|p| p.transient));
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
     assert!(!r.failed());
-    assert_eq!((r.jobs_started, r.jobs_pending), (0, 1));
+    assert_eq!((r.counts.jobs_started, r.counts.jobs_pending), (0, 1));
     jobs.run_jobs(&s).await;
     run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
     assert_labeled_once(&s, TODAY, &["c1"]).await;
@@ -298,11 +331,11 @@ async fn stopped_and_failed_jobs_are_retried_then_surface_their_reason() {
     run(&s, &jobs, &cfg, &t, today()).await.unwrap();
     jobs.run_jobs(&s).await; // attempt 1 is stopped
     let r = run(&s, &jobs, &cfg, &t, today()).await.unwrap();
-    assert_eq!((r.jobs_started, r.jobs_pending), (1, 1));
+    assert_eq!((r.counts.jobs_started, r.counts.jobs_pending), (1, 1));
     jobs.run_jobs(&s).await; // attempt 2 is stopped too
     let r = run(&s, &jobs, &cfg, &t, today()).await.unwrap();
     assert!(r.failed());
-    assert_eq!(r.rows_failed, 2);
+    assert_eq!(r.counts.rows_failed, 2);
     let err = r.partitions[2].error.clone().unwrap();
     assert!(err.contains("Stopped on attempt 2 of 2"), "{err}");
     assert!(!r.partitions[2].transient);
@@ -315,7 +348,7 @@ async fn stopped_and_failed_jobs_are_retried_then_surface_their_reason() {
         ..t
     };
     let r = run(&s, &jobs, &cfg, &more, today()).await.unwrap();
-    assert_eq!((r.jobs_started, r.failed_partitions), (1, 0));
+    assert_eq!((r.counts.jobs_started, r.failed_partitions), (1, 0));
     jobs.run_jobs(&s).await;
     run(&s, &jobs, &cfg, &more, today()).await.unwrap();
     assert_labeled_once(&s, TODAY, &["c1", "c2"]).await;
@@ -365,33 +398,18 @@ struct Overtaken<'a> {
     armed: AtomicBool,
 }
 
-impl ObjectStore for Overtaken<'_> {
-    async fn get(&self, key: &str) -> store::Result<Option<Object>> {
-        if key.ends_with(".out") && self.armed.swap(false, Ordering::SeqCst) {
+impl Hook for Overtaken<'_> {
+    async fn before(&self, call: Call<'_>) -> store::Result<Then> {
+        if call.method == Method::Get
+            && call.key.ends_with(".out")
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
             let r = run(self.inner, self.jobs, self.cfg, &transform(), today())
                 .await
                 .unwrap();
-            assert_eq!(r.partitions[2].parts_written, 1);
+            assert_eq!(r.partitions[2].counts.parts_written, 1);
         }
-        self.inner.get(key).await
-    }
-    async fn get_range(&self, key: &str, a: u64, b: Option<u64>) -> store::Result<Option<Object>> {
-        self.inner.get_range(key, a, b).await
-    }
-    async fn head(&self, key: &str) -> store::Result<Option<ObjectMeta>> {
-        self.inner.head(key).await
-    }
-    async fn put(&self, key: &str, body: Vec<u8>, c: Condition) -> store::Result<String> {
-        self.inner.put(key, body, c).await
-    }
-    async fn list(&self, prefix: &str) -> store::Result<Vec<ObjectMeta>> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> store::Result<()> {
-        self.inner.delete(key).await
-    }
-    async fn append_large(&self, key: &str, etag: &str, tail: Vec<u8>) -> store::Result<String> {
-        self.inner.append_large(key, etag, tail).await
+        Ok(Then::Answer)
     }
 }
 
@@ -408,28 +426,31 @@ async fn a_run_overtaken_while_it_reads_the_output_finds_the_part_and_moves_on()
     .await;
     run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
     jobs.run_jobs(&s).await;
-    let view = Overtaken {
-        inner: &s,
-        jobs: &jobs,
-        cfg: &cfg,
-        armed: AtomicBool::new(true),
-    };
+    let view = Hooked::with(
+        s.clone(),
+        Overtaken {
+            inner: &s,
+            jobs: &jobs,
+            cfg: &cfg,
+            armed: AtomicBool::new(true),
+        },
+    );
     let r = run(&view, &jobs, &cfg, &transform(), today())
         .await
         .unwrap();
     assert!(
-        !view.armed.load(Ordering::SeqCst),
+        !view.hook().armed.load(Ordering::SeqCst),
         "the output was never read"
     );
     assert!(!r.failed(), "{:?}", r.partitions[2]);
     assert_eq!(
         (
-            r.partitions[2].parts_written,
-            r.partitions[2].parts_recovered
+            r.partitions[2].counts.parts_written,
+            r.partitions[2].counts.parts_recovered
         ),
         (0, 1)
     );
-    assert_eq!(r.rows_failed, 0);
+    assert_eq!(r.counts.rows_failed, 0);
     assert_labeled_once(&s, TODAY, &["c1", "c2"]).await;
     assert!(transform_state(&s).await.is_empty());
     assert_eq!(jobs.started(), 1);
@@ -443,7 +464,14 @@ async fn ranges_with_nothing_to_label_start_no_job() {
     let r = run(&s, &jobs, &Settings::default(), &transform(), today())
         .await
         .unwrap();
-    assert_eq!((r.rows_read, r.rows_skipped, r.jobs_started), (1, 1, 0));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_skipped,
+            r.counts.jobs_started
+        ),
+        (1, 1, 0)
+    );
     assert_eq!(jobs.started(), 0);
     assert_eq!(
         watermark(&s, TODAY).await.unwrap().offset,
@@ -476,7 +504,7 @@ async fn an_output_with_the_wrong_number_of_lines_fails_the_partition() {
     jobs.jobs.lock().unwrap().get_mut(&req.name).unwrap().1 = JobState::Completed;
     let r = run(&s, &jobs, &cfg, &transform(), today()).await.unwrap();
     assert!(r.failed());
-    assert_eq!((r.rows_failed, r.rows_labeled), (2, 0));
+    assert_eq!((r.counts.rows_failed, r.counts.rows_labeled), (2, 0));
     assert!(r.partitions[2]
         .error
         .as_deref()

@@ -170,7 +170,14 @@ async fn a_job_is_created_as_batch_transform_expects_then_followed_until_joined(
 
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.jobs_started, r.jobs_pending, r.rows_pending), (1, 1, 3));
+    assert_eq!(
+        (
+            r.counts.jobs_started,
+            r.counts.jobs_pending,
+            r.counts.rows_pending
+        ),
+        (1, 1, 3)
+    );
     assert_eq!(create.num_calls(), 1);
     let rec = record(&s, &keys).await;
     assert_eq!(
@@ -179,12 +186,19 @@ async fn a_job_is_created_as_batch_transform_expects_then_followed_until_joined(
     );
 
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
-    assert_eq!((r.jobs_pending, r.rows_labeled), (1, 0));
+    assert_eq!((r.counts.jobs_pending, r.counts.rows_labeled), (1, 0));
     assert_eq!(watermark(&s, TODAY).await.unwrap().pending, Some(range));
 
     complete(&s, &keys, 1).await;
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
-    assert_eq!((r.rows_read, r.rows_labeled, r.jobs_pending), (3, 3, 0));
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_labeled,
+            r.counts.jobs_pending
+        ),
+        (3, 3, 0)
+    );
     assert_eq!(
         (
             create.num_calls(),
@@ -240,7 +254,7 @@ async fn a_failed_job_is_retried_under_a_new_name_then_joined() {
     run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.jobs_started, r.jobs_pending), (1, 1));
+    assert_eq!((r.counts.jobs_started, r.counts.jobs_pending), (1, 1));
     let rec = record(&s, &keys).await;
     assert_eq!((rec.attempt, rec.job_name.as_str()), (2, second.as_str()));
     assert_eq!(
@@ -252,7 +266,7 @@ async fn a_failed_job_is_retried_under_a_new_name_then_joined() {
 
     complete(&s, &keys, 2).await;
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
-    assert_eq!(r.rows_labeled, 2);
+    assert_eq!(r.counts.rows_labeled, 2);
     assert_labeled_once(&s, TODAY, &["c1", "c2"]).await;
     assert_eq!(
         (
@@ -303,7 +317,7 @@ async fn a_job_failing_beyond_max_attempts_is_an_error_with_its_reason() {
     for _ in 0..2 {
         let r = run(&s, &jobs, &cfg, &t, today()).await.unwrap();
         assert!(r.failed());
-        assert_eq!((r.rows_failed, r.jobs_started), (1, 0));
+        assert_eq!((r.counts.rows_failed, r.counts.jobs_started), (1, 0));
         let p = &r.partitions[2];
         let err = p.error.as_deref().unwrap();
         assert!(
@@ -344,10 +358,10 @@ async fn resource_in_use_on_create_counts_as_started() {
     let cfg = Settings::default();
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.jobs_started, r.jobs_pending), (0, 1));
+    assert_eq!((r.counts.jobs_started, r.counts.jobs_pending), (0, 1));
     complete(&s, &keys, 1).await;
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
-    assert_eq!(r.rows_labeled, 1);
+    assert_eq!(r.counts.rows_labeled, 1);
     assert_labeled_once(&s, TODAY, &["c1"]).await;
 }
 
@@ -376,7 +390,7 @@ async fn a_recorded_job_that_was_never_created_is_created_on_the_next_run() {
     assert_eq!(record(&s, &keys).await.job_name, name(range, 1));
     let r = run(&s, &jobs, &cfg, &settings(), today()).await.unwrap();
     assert!(!r.failed(), "{r:?}");
-    assert_eq!((r.jobs_started, r.jobs_pending), (1, 1));
+    assert_eq!((r.counts.jobs_started, r.counts.jobs_pending), (1, 1));
     assert_eq!(
         (
             unavailable.num_calls(),

@@ -146,14 +146,14 @@ fn summary(report: &RunReport, store: &str, prefix: &str) -> String {
     let labeled: Vec<&str> = report
         .partitions
         .iter()
-        .filter(|p| p.rows_labeled > 0)
+        .filter(|p| p.counts.rows_labeled > 0)
         .map(|p| p.date.as_str())
         .collect();
     let calls = |n: u64| if n == 1 { "call" } else { "calls" };
     let mut out = format!(
         "labeled {} {} in {} partition{}",
-        report.rows_labeled,
-        calls(report.rows_labeled),
+        report.counts.rows_labeled,
+        calls(report.counts.rows_labeled),
         labeled.len(),
         if labeled.len() == 1 { "" } else { "s" }
     );
@@ -165,11 +165,11 @@ fn summary(report: &RunReport, store: &str, prefix: &str) -> String {
         }
         out.push_str(&format!(" ({dates})"));
     }
-    out.push_str(&format!("; {} failed", report.rows_failed));
-    if report.rows_skipped > 0 {
+    out.push_str(&format!("; {} failed", report.counts.rows_failed));
+    if report.counts.rows_skipped > 0 {
         out.push_str(&format!(
             ", {} skipped (no transcript)",
-            report.rows_skipped
+            report.counts.rows_skipped
         ));
     }
     let failed: Vec<&str> = report
@@ -181,7 +181,7 @@ fn summary(report: &RunReport, store: &str, prefix: &str) -> String {
     if !failed.is_empty() {
         out.push_str(&format!("\nfailed partitions: {}", failed.join(", ")));
     }
-    if report.rows_read == 0 && failed.is_empty() {
+    if report.counts.rows_read == 0 && failed.is_empty() {
         if report.partitions.iter().all(|p| p.master_bytes == 0) {
             out.push_str(&format!(
                 "\nnothing to label: no master CSVs under {store}/{}; \
@@ -213,25 +213,27 @@ impl<C: Classifier> Classifier for Counted<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use classify::PartitionReport;
+    use classify::{Counts, PartitionReport};
 
     fn partition(date: &str, master_bytes: u64, labeled: u64) -> PartitionReport {
         PartitionReport {
             date: date.into(),
             master_bytes,
-            rows_read: labeled,
-            rows_labeled: labeled,
+            counts: Counts {
+                rows_read: labeled,
+                rows_labeled: labeled,
+                ..Counts::default()
+            },
             ..PartitionReport::default()
         }
     }
 
     fn report(partitions: Vec<PartitionReport>) -> RunReport {
-        RunReport {
-            rows_read: partitions.iter().map(|p| p.rows_read).sum(),
-            rows_labeled: partitions.iter().map(|p| p.rows_labeled).sum(),
-            partitions,
-            ..RunReport::default()
+        let mut run = RunReport::default();
+        for p in partitions {
+            run.add(p);
         }
+        run
     }
 
     #[test]
