@@ -5,6 +5,10 @@
 //! event we understand is also reported as failed, so it reaches the dead-letter queue instead
 //! of being dropped. Direct S3 and EventBridge invocations fail as a whole when any object
 //! failed, so Lambda's asynchronous retry takes them again (appends are idempotent).
+//!
+//! Events are read by [`crate::events`]' own lenient types, not `aws_lambda_events`': one
+//! malformed message must fail alone, not the batch, and the answer is the two-field
+//! `{"batchItemFailures": [{"itemIdentifier": …}]}` that Lambda documents.
 
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
