@@ -62,6 +62,21 @@ pub fn golden_summary(c: &contact_lens::Contact) -> serde_json::Value {
     v
 }
 
+/// `v` with every object's keys in sorted order, whether or not serde_json's `preserve_order`
+/// is on (a workspace build turns it on for everyone; `-p contact-lens` does not).
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut pairs: Vec<(String, Value)> = m.into_iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(pairs.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 /// Compares `c` with `tests/fixtures/golden/<name>.json` exactly; `UPDATE_GOLDEN=1` rewrites
 /// the file instead (review the diff before committing it).
 pub fn check_golden(name: &str, c: &contact_lens::Contact) {
@@ -70,7 +85,7 @@ pub fn check_golden(name: &str, c: &contact_lens::Contact) {
         "/tests/fixtures/golden"
     ))
     .join(format!("{name}.json"));
-    let actual = serde_json::to_string_pretty(&golden_summary(c)).expect("JSON") + "\n";
+    let actual = serde_json::to_string_pretty(&sorted(golden_summary(c))).expect("JSON") + "\n";
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().unwrap()).expect("creating the golden folder");
         std::fs::write(&path, &actual)
