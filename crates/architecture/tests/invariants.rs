@@ -91,7 +91,7 @@ fn is_lambda(name: &str) -> bool {
 #[test]
 fn the_core_crates_know_nothing_of_aws_lambda_or_an_async_runtime() {
     let g = graph();
-    for core in ["contact-lens", "master-csv", "model", "store"] {
+    for core in ["contact-lens", "master-csv", "model", "store", "env-config"] {
         assert!(g.workspace.contains(core), "no package {core}");
         let bad: Vec<String> = g
             .closure(core)
