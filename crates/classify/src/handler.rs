@@ -182,7 +182,10 @@ mod tests {
         };
         let event = LambdaEvent::new(payload, lambda_runtime::Context::default());
         let v = handle(&s, &Fixed(false), &settings, event).await.unwrap();
-        assert_eq!((v["rows_read"].clone(), v["rows_labeled"].clone()), (1.into(), 1.into()));
+        assert_eq!(
+            (v["rows_read"].clone(), v["rows_labeled"].clone()),
+            (1.into(), 1.into())
+        );
     }
 
     #[tokio::test]
