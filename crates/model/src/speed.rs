@@ -127,6 +127,102 @@ pub fn matmul_gemm(
     unsafe { kernels::gemm_matmul(m, out, inp, c.as_mut_ptr(), out, a, w.t(), false, parallel) };
 }
 
+/// The fp32 multiply-add peak this CPU reaches on `threads` threads, measured: every thread
+/// runs independent chains of fused multiply-adds on the widest vectors the crate uses here
+/// (AVX-512, else AVX2+FMA) for about `seconds`. Answers GFLOP/s (a multiply-add is 2 FLOP)
+/// and the instruction set; `None` where the crate has no vector path (e.g. aarch64 today).
+/// The roofline's ceiling in `BENCHMARKS-MODEL.md`: a clock read from `/proc/cpuinfo` is not
+/// the clock a loaded core runs at, nor does it say whether a vCPU is a whole core.
+pub fn fma_peak_gflops(threads: usize, seconds: f64) -> Option<(f64, &'static str)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (isa, lanes): (&'static str, usize) = if crate::simd::has_avx512() {
+            ("AVX-512", 16)
+        } else if crate::simd::has_avx2_fma() {
+            ("AVX2+FMA", 8)
+        } else {
+            return None;
+        };
+        let rounds = |n: u64| -> f32 {
+            if lanes == 16 {
+                // SAFETY: has_avx512() said the CPU has AVX-512F.
+                unsafe { fma_chains_avx512(n) }
+            } else {
+                // SAFETY: has_avx2_fma() said the CPU has AVX2 and FMA.
+                unsafe { fma_chains_avx2(n) }
+            }
+        };
+        // Calibrate one thread's rounds to about `seconds`.
+        let mut n = 1u64 << 16;
+        loop {
+            let t = std::time::Instant::now();
+            std::hint::black_box(rounds(n));
+            if t.elapsed().as_secs_f64() > seconds / 8.0 || n > 1 << 40 {
+                let per = t.elapsed().as_secs_f64() / n as f64;
+                n = ((seconds / per) as u64).max(1);
+                break;
+            }
+            n *= 4;
+        }
+        let t = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| std::hint::black_box(rounds(n)));
+            }
+        });
+        let flops = threads.max(1) as f64 * n as f64 * (CHAINS * lanes * 2) as f64;
+        Some((flops / t.elapsed().as_secs_f64() / 1e9, isa))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (threads, seconds);
+        None
+    }
+}
+
+/// Independent accumulators: enough to cover the FMA latency (4 cycles) on two pipes.
+const CHAINS: usize = 12;
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_chains_avx512(n: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mul = _mm512_set1_ps(0.999_999);
+    let add = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+    for _ in 0..n {
+        for a in acc.iter_mut() {
+            *a = _mm512_fmadd_ps(*a, mul, add);
+        }
+    }
+    acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(n: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mul = _mm256_set1_ps(0.999_999);
+    let add = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(1.0); CHAINS];
+    for _ in 0..n {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, mul, add);
+        }
+    }
+    let mut out = [0f32; 8];
+    let sum = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+    // SAFETY: `out` holds 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+    out.iter().sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +266,16 @@ mod tests {
     fn a_short_output_panics_instead_of_writing_past_it() {
         let (a, w) = (vec![1f32; 4 * 3], vec![1f32; 2 * 3]);
         matmul_gemm(4, &a, 3, &w, 2, 3, &mut [0f32; 7], false);
+    }
+
+    #[test]
+    fn the_fma_peak_is_measured_where_there_is_a_vector_path() {
+        match fma_peak_gflops(1, 0.05) {
+            Some((gflops, isa)) => {
+                eprintln!("ran: fp32 FMA peak, one thread, {isa}: {gflops:.1} GFLOP/s");
+                assert!(gflops > 1.0, "{gflops} GFLOP/s");
+            }
+            None => eprintln!("skipped: no vector path on this CPU"),
+        }
     }
 }
