@@ -92,7 +92,7 @@ demo-clean:
 bench:
 	scripts/bench/run.sh
 
-## candle vs PyTorch + transformers (inference, Trainer, 512-token training memory) into
+## candle vs PyTorch + transformers and ONNX Runtime (inference, Trainer, 512-token training memory) into
 ## BENCHMARKS-MODEL.md; installs torch (~2.8 GB) into the bench-only .bench-venv.
 bench-model: backbone
 	scripts/bench/model.sh

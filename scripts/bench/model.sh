@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The model benchmark (opt-in: `BENCH_MODEL=1 make bench`, or this script alone): candle against
-# PyTorch + transformers (eager, float32) on the same classifier directory and the same texts,
-# then BENCHMARKS-MODEL.md. Opt-in because the PyTorch side needs a ~2.8 GB download
+# PyTorch + transformers (eager, float32) and ONNX Runtime (fp32 and dynamic int8, the model
+# exported with torch.onnx.export) on the same classifier directory and the same texts, then
+# BENCHMARKS-MODEL.md. Opt-in because the PyTorch side needs a ~2.8 GB download
 # (scripts/bench/model-venv.sh, a bench-only venv; never `make test`'s).
 #
 # 1. Training examples/s: `model::train` against the Hugging Face Trainer, same backbone
@@ -9,9 +10,10 @@
 #    same token ids and settings (batch 16, lr 5e-5, linear warm-up 10% and decay, weight decay
 #    0.01, clip 1.0, dropout on), BENCH_TRAIN_EPOCHS epochs at each of BENCH_TRAIN_TOKENS.
 # 2. Inference texts/s and peak RSS at 128 and 512 tokens, batch 1 and 32, tokenization included,
-#    each measurement in its own process, candle and PyTorch alternating for BENCH_MODEL_ROUNDS
-#    rounds; the model is the classifier candle trained in step 1 (first token count), loaded
-#    from disk by both; label agreement and the largest probability difference.
+#    each measurement in its own process, candle, PyTorch, ORT fp32 and ORT int8 taking turns
+#    to go first over BENCH_MODEL_ROUNDS rounds; the model is the classifier candle trained in
+#    step 1 (first token count), loaded from disk by every side (ORT: exported once by
+#    scripts/bench/ort_bench.py); label agreement and the largest probability difference.
 # 3. Peak RSS of short 512-token training runs (micro-batch x gradient accumulation in
 #    BENCH_TRAIN512, e.g. "4x4 8x2"), candle and PyTorch.
 # 4. The allocator: candle's 512-token training steps (batch 16, 3 steps) with glibc's default
@@ -54,6 +56,7 @@ target=$($CARGO metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 mb=$target/release/model_bench
 py=(env PYTHONUNBUFFERED=1 "$VENV/bin/python" scripts/bench/torch_bench.py)
+ort=(env PYTHONUNBUFFERED=1 "$VENV/bin/python" scripts/bench/ort_bench.py)
 
 # Each measurement appends `{"file", "load_before", "load_after"}` to loads.jsonl.
 measure() {
@@ -70,6 +73,7 @@ start=$(date +%s)
 # The code measured, for the report (which may be regenerated later from $work).
 echo "$(git rev-parse --short HEAD)$([[ -n $(git status --porcelain --untracked-files=no) ]] && echo ' dirty')" \
   >"$work/code.rev"
+"$mb" peak >"$work/peak.json"
 "$mb" texts --calls samples/calls --labels samples/labels.csv --out "$work/texts.jsonl" >/dev/null
 "$VENV/bin/python" - "$work/texts.jsonl" "$BACKBONE/tokenizer.json" >"$work/tokens.json" <<'PY'
 import json, sys
@@ -90,21 +94,26 @@ for tok in $TRAIN_TOKENS; do
 done
 
 model=$work/clf-$first_tok
+echo "== 2. exporting the classifier to ONNX: fp32, and dynamic int8" >&2
+"${ort[@]}" export --model "$model" --out "$work/onnx" >"$work/onnx_export.json"
+sides=(candle torch ort ort8)
 for r in $(seq 1 "$ROUNDS"); do
   for tok in 128 512; do
     for b in 1 32; do
       echo "== 2. inference round $r/$ROUNDS: $tok tokens, batch $b" >&2
-      c=("$mb" infer --model "$model" --texts "$work/texts.jsonl" --limit "$LIMIT" --max-tokens "$tok" \
-        --batch "$b" --dump "$work/probs_candle_${tok}_$b.json")
-      t=("${py[@]}" infer --model "$model" --texts "$work/texts.jsonl" --limit "$LIMIT" --max-tokens "$tok" \
-        --batch "$b" --dump "$work/probs_torch_${tok}_$b.json")
-      if ((r % 2)); then
-        measure "$work/infer_candle_${tok}_${b}_$r.json" "${c[@]}"
-        measure "$work/infer_torch_${tok}_${b}_$r.json" "${t[@]}"
-      else
-        measure "$work/infer_torch_${tok}_${b}_$r.json" "${t[@]}"
-        measure "$work/infer_candle_${tok}_${b}_$r.json" "${c[@]}"
-      fi
+      # Each round starts with the next side, so no side always runs first.
+      for ((k = 0; k < ${#sides[@]}; k++)); do
+        side=${sides[$(((r - 1 + k) % ${#sides[@]}))]}
+        common=(--texts "$work/texts.jsonl" --limit "$LIMIT" --max-tokens "$tok" --batch "$b"
+          --dump "$work/probs_${side}_${tok}_$b.json")
+        case $side in
+          candle) cmd=("$mb" infer --model "$model" "${common[@]}") ;;
+          torch) cmd=("${py[@]}" infer --model "$model" "${common[@]}") ;;
+          ort) cmd=("${ort[@]}" infer --side ort --onnx "$work/onnx/model.onnx" --model "$model" "${common[@]}") ;;
+          ort8) cmd=("${ort[@]}" infer --side ort8 --onnx "$work/onnx/model.int8.onnx" --model "$model" "${common[@]}") ;;
+        esac
+        measure "$work/infer_${side}_${tok}_${b}_$r.json" "${cmd[@]}"
+      done
     done
   done
 done

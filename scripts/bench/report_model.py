@@ -13,7 +13,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-GOAL = 1.0  # candle at least PyTorch's throughput
+GOAL = 1.0  # candle at least the bar's throughput (ONNX Runtime fp32 where measured)
 GB8 = 8 * 1024**3
 
 
@@ -45,6 +45,79 @@ def load(path):
 
 def argmax(p):
     return max(range(len(p)), key=p.__getitem__)
+
+
+def cpu_flags():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def peak_gflops(threads):
+    """The fp32 FMA peak of `threads` cores, and how it was reckoned: cores x clock x FLOP per
+    cycle (2 FMA pipes: 2 x 2 x 16 = 64 with 512-bit pipes, as Intel Xeon server cores; 2 x 2 x
+    8 = 32 with 256-bit pipes, as AMD Zen 2-4 (Zen 4 splits AVX-512 into two 256-bit halves)
+    and AVX2-only cores). The clock is the model name's nominal one, else the highest
+    `cpu MHz` read now (a boost clock can be higher: the peak is an estimate)."""
+    import re
+    model = cpu_model()
+    m = re.search(r"@ *([0-9.]+) *GHz", model)
+    if m:
+        ghz, clock = float(m.group(1)), "nominal clock from the CPU name"
+    else:
+        mhz = [float(l.split(":")[1]) for l in Path("/proc/cpuinfo").read_text().splitlines()
+               if l.startswith("cpu MHz")]
+        ghz, clock = (max(mhz) / 1000 if mhz else 0.0), "highest `cpu MHz` in /proc/cpuinfo"
+    flags = cpu_flags()
+    intel = "GenuineIntel" in Path("/proc/cpuinfo").read_text()
+    per_cycle = 64 if ("avx512f" in flags and intel) else 32 if "fma" in flags else 16
+    return threads * ghz * per_cycle, f"{threads} cores × {ghz:.2f} GHz ({clock}) × {per_cycle} FLOP/cycle"
+
+
+def bert_flops(cfg, t):
+    """Multiply-adds × 2 of the encoder on one sequence of `t` tokens: per layer the Q, K, V and
+    output projections (4 t h²), the feed-forward (2 t h i) and attention's two products (2 t² h);
+    embeddings, layer norms, softmax, the pooler and the head are left out (under 1%)."""
+    h = cfg.get("hidden_size") or cfg.get("dim")
+    i = cfg.get("intermediate_size") or cfg.get("hidden_dim")
+    n = cfg.get("num_hidden_layers") or cfg.get("n_layers")
+    return 2 * n * (t * (4 * h * h + 2 * h * i) + 2 * t * t * h)
+
+
+def roofline(p, work, first_tok, toks, n_texts, med, sides, name, threads):
+    cfg = load(work / f"clf-{first_tok}" / "config.json")
+    measured = load(work / "peak.json") if (work / "peak.json").exists() else {}
+    if measured.get("gflops"):
+        peak = measured["gflops"]
+        how = (f"measured by `model_bench peak`: independent {measured['isa']} FMA chains on "
+               f"{measured['threads']} threads ({measured['gflops_one_thread']:.0f} GFLOP/s on one)")
+    else:
+        peak, how = peak_gflops(threads)
+        how = "estimated: " + how
+    p("### Where the time goes")
+    p("")
+    p(f"FLOPs a sequence (2 × the multiply-adds of the Q, K, V and output projections, the feed-forward and "
+      f"attention's two products in every layer; the rest is under 1%). Peak: {how}; fp32 FMA peak "
+      f"{peak:.0f} GFLOP/s). Useful work only: each text at its own truncated length, padding not counted; "
+      f"achieved = texts/s × mean FLOPs a text. MiniLM-L6 at 128 tokens: {bert_flops(cfg, 128) / 1e9:.2f} GFLOP.")
+    p("")
+    p("| tokens | batch | GFLOP a full sequence | mean GFLOP a text | " + " | ".join(
+        f"{name[s]} GFLOP/s (% of peak)" for s in sides if s != "ort8") + " |")
+    p("|---:|---:|---:|---:|" + "---:|" * len([s for s in sides if s != "ort8"]))
+    for tok in (128, 512):
+        mean = statistics.mean(bert_flops(cfg, min(t, tok)) for t in toks["tokens"][:n_texts])
+        for b in (1, 32):
+            cells = []
+            for s in sides:
+                if s == "ort8":
+                    continue
+                g = med[(s, tok, b)][0] * mean / 1e9
+                cells.append(f"{g:.1f} ({100 * g / peak:.0f}%)" if peak else f"{g:.1f}")
+            p(f"| {tok} | {b} | {bert_flops(cfg, tok) / 1e9:.2f} | {mean / 1e9:.2f} | " + " | ".join(cells) + " |")
+    p("")
+    p("(ORT int8 does integer work and is left out of the fp32 roofline.)")
+    p("")
 
 
 def main():
@@ -80,7 +153,7 @@ def main():
     infer_any = load(next(work.glob("infer_torch_*_1.json")))
     attn = infer_any.get("attn_implementation", "?")
 
-    p("# Benchmarks: the model, candle against PyTorch")
+    p("# Benchmarks: the model, candle against PyTorch and ONNX Runtime")
     p("")
     p("Written by `scripts/bench/model.sh` (opt-in: `BENCH_MODEL=1 make bench`); do not edit by hand, run it again.")
     p("")
@@ -135,48 +208,80 @@ def main():
     p("")
 
     # Inference.
+    exp = load(work / "onnx_export.json") if (work / "onnx_export.json").exists() else None
+    sides = ["candle", "torch"] + (["ort", "ort8"] if exp else [])
+    name = {"candle": "candle", "torch": "PyTorch", "ort": "ORT fp32", "ort8": "ORT int8"}
     p("## 2. Inference texts/s and peak RSS, tokenization included")
     p("")
     p(f"The classifier directory candle trained in section 1 at {first_tok} tokens (config.json, "
-      "model.safetensors, tokenizer.json), loaded from disk by both: `Classifier::load` + `predict` "
-      "against `AutoModelForSequenceClassification.from_pretrained` + softmax. "
-      f"The first {infer_any['texts']} texts, in calls of `batch` texts after one warm-up call; "
+      "model.safetensors, tokenizer.json), loaded from disk by every side: `Classifier::load` + `predict` "
+      "against `AutoModelForSequenceClassification.from_pretrained` + softmax"
+      + (" and ONNX Runtime on the same model exported once by `torch.onnx.export` (opset 17, dynamic "
+         "batch and sequence axes; `scripts/bench/ort_bench.py`), run with every graph optimisation "
+         "(`ORT_ENABLE_ALL`), the CPU provider, the same intra-op threads and one inter-op thread: fp32, "
+         "and int8 from `quantize_dynamic` (QInt8 per-channel weights, activations quantized per call)" if exp else "")
+      + f". The first {infer_any['texts']} texts, in calls of `batch` texts after one warm-up call; "
       f"every measurement in a fresh process (peak RSS is that process's `VmHWM` / `ru_maxrss`, "
-      f"the PyTorch figure includes the ~0.7 GiB of the torch libraries). {a.rounds} rounds, candle "
-      "and PyTorch alternating which goes first; texts/s is the median over rounds.")
+      f"the PyTorch figure includes the ~0.7 GiB of the torch libraries). {a.rounds} rounds, the sides "
+      "taking turns to go first; texts/s is the median over rounds.")
+    if exp:
+        p("")
+        p(f"Export: onnxruntime {exp['onnxruntime']}, onnx {exp['onnx']}, torch {exp['torch']}; model.onnx "
+          f"{mib(exp['fp32_bytes'])}, model.int8.onnx {mib(exp['int8_bytes'])}; largest logit difference of the "
+          f"exported graph against PyTorch on a probe batch {exp['export_max_logit_diff']:.1e}.")
     p("")
-    p("| tokens | batch | candle texts/s | PyTorch texts/s | candle / PyTorch | goal ≥1.0× | candle peak RSS | PyTorch peak RSS (after load) | labels agree | largest |Δp| |")
-    p("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    med = {}
+    for side in sides:
+        for tok in (128, 512):
+            for b in (1, 32):
+                runs = [load(f) for f in sorted(work.glob(f"infer_{side}_{tok}_{b}_*.json"))]
+                med[(side, tok, b)] = (statistics.median(x["texts_per_s"] for x in runs), runs)
+    p("| tokens | batch | " + " | ".join(f"{name[s]} texts/s" for s in sides) + " | candle / PyTorch"
+      + (" | candle / ORT fp32 | candle / ORT int8" if exp else "") + " | candle peak RSS | "
+      + " | ".join(f"{name[s]} peak RSS" for s in sides[1:]) + " |")
+    p("|---:|---:|" + "---:|" * (len(sides) + 1 + (2 if exp else 0) + len(sides)))
     ratios = {}
     for tok in (128, 512):
         for b in (1, 32):
-            cs = [load(f) for f in sorted(work.glob(f"infer_candle_{tok}_{b}_*.json"))]
-            ts = [load(f) for f in sorted(work.glob(f"infer_torch_{tok}_{b}_*.json"))]
-            c = statistics.median(x["texts_per_s"] for x in cs)
-            t = statistics.median(x["texts_per_s"] for x in ts)
-            ratios[(tok, b)] = c / t
-            pc = load(work / f"probs_candle_{tok}_{b}.json")
-            pt = load(work / f"probs_torch_{tok}_{b}.json")
-            assert pc["ids"] == pt["ids"] and pc["labels"] == pt["labels"]
-            agree = sum(argmax(x) == argmax(y) for x, y in zip(pc["probs"], pt["probs"]))
-            diff = max(abs(u - v) for x, y in zip(pc["probs"], pt["probs"]) for u, v in zip(x, y))
-            p(f"| {tok} | {b} | {c:.1f} | {t:.1f} | **{c / t:.2f}×** | "
-              f"{'met' if c / t >= GOAL else 'not met'} | "
-              f"{mib(max(x['peak_rss'] for x in cs))} | {mib(max(x['peak_rss'] for x in ts))} "
-              f"({mib(max(x['rss_after_load'] for x in ts))}) | "
-              f"{agree}/{len(pc['probs'])} | {diff:.1e} |")
+            v = {s: med[(s, tok, b)][0] for s in sides}
+            rss = {s: max(x["peak_rss"] for x in med[(s, tok, b)][1]) for s in sides}
+            bar = "ort" if exp else "torch"
+            ratios[(tok, b)] = v["candle"] / v[bar]
+            cells = [f"{v[s]:.1f}" for s in sides] + [f"{v['candle'] / v['torch']:.2f}×"]
+            if exp:
+                cells += [f"**{v['candle'] / v['ort']:.2f}×**", f"{v['candle'] / v['ort8']:.2f}×"]
+            cells += [mib(rss[s]) for s in sides]
+            p(f"| {tok} | {b} | " + " | ".join(cells) + " |")
     p("")
-    p("Rounds (texts/s, candle / PyTorch): " + "; ".join(
+    p("Agreement with candle (labels that agree / texts; largest probability difference):")
+    p("")
+    p("| tokens | batch | " + " | ".join(name[s] for s in sides[1:]) + " |")
+    p("|---:|---:|" + "---|" * (len(sides) - 1))
+    for tok in (128, 512):
+        for b in (1, 32):
+            pc = load(work / f"probs_candle_{tok}_{b}.json")
+            cells = []
+            for s in sides[1:]:
+                po = load(work / f"probs_{s}_{tok}_{b}.json")
+                assert pc["ids"] == po["ids"] and pc["labels"] == po["labels"], s
+                agree = sum(argmax(x) == argmax(y) for x, y in zip(pc["probs"], po["probs"]))
+                diff = max(abs(u - w) for x, y in zip(pc["probs"], po["probs"]) for u, w in zip(x, y))
+                cells.append(f"{agree}/{len(pc['probs'])}, {diff:.1e}")
+            p(f"| {tok} | {b} | " + " | ".join(cells) + " |")
+    p("")
+    p("Rounds (texts/s, " + " / ".join(name[s] for s in sides) + "): " + "; ".join(
         f"{tok}×{b}: " + ", ".join(
-            f"{load(cf)['texts_per_s']:.1f}/{load(tf)['texts_per_s']:.1f}"
-            for cf, tf in zip(sorted(work.glob(f'infer_candle_{tok}_{b}_*.json')),
-                              sorted(work.glob(f'infer_torch_{tok}_{b}_*.json'))))
+            "/".join(f"{x['texts_per_s']:.1f}" for x in run)
+            for run in zip(*(med[(s, tok, b)][1] for s in sides)))
         for tok in (128, 512) for b in (1, 32)) + ".")
     p("")
     met = [k for k, r in ratios.items() if r >= GOAL]
-    p(f"**Goal** (at least 1.0× PyTorch's throughput): met in {len(met)} of {len(ratios)} configurations "
-      f"(ratios {min(ratios.values()):.2f}× to {max(ratios.values()):.2f}×).")
+    bar = "ONNX Runtime fp32" if exp else "PyTorch"
+    p(f"**Goal** (at least 1.0× {bar}'s throughput, fp32): met in {len(met)} of {len(ratios)} configurations "
+      f"(ratios {min(ratios.values()):.2f}× to {max(ratios.values()):.2f}×)."
+      + (" candle has no int8 path yet: the ORT int8 column is the bar the int8 work must reach." if exp else ""))
     p("")
+    roofline(p, work, first_tok, toks, infer_any["texts"], med, sides, name, infer_any.get("threads") or 2)
 
     # 512-token training memory.
     p("## 3. Peak memory of 512-token training")

@@ -9,10 +9,7 @@ Runs in the bench-only venv (scripts/bench/model-venv.sh), never in `make test`'
   torch_bench.py train --backbone DIR --texts FILE.jsonl --split NAME --max-tokens N --batch N
       [--grad-accum N] [--epochs N] [--limit N]
 
-Inputs are the same token ids as candle's: the tokenizer from the model's tokenizer.json
-(special tokens off, no truncation), then head+tail truncation (first half of the content
-budget and the rest from the end, as `model::tokenize::head_tail`), then [CLS] ... [SEP].
-Batches are padded on the right to their longest sequence. The model is
+Inputs are the same token ids as candle's (scripts/bench/bench_text.py). Batches are padded on the right to their longest sequence. The model is
 AutoModelForSequenceClassification in eager PyTorch (no torch.compile, no TorchScript), float32,
 torch.inference_mode() for inference. Threads: torch.set_num_threads(BENCH_THREADS, default 2).
 Tokenization is inside the timed region on both sides. Prints one JSON object.
@@ -34,49 +31,18 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForSequenceClassification,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoModelForSequenceClassification  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_text  # noqa: E402
+from bench_text import peak_rss, read_texts  # noqa: E402
 
 torch.set_num_threads(THREADS)
 torch.set_num_interop_threads(1)
 
 
-def peak_rss():
-    """Peak RSS of this process in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def read_texts(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-class Encoder:
-    """tokenizer.json with our length handling: head+tail truncation, [CLS] ... [SEP]."""
-
-    def __init__(self, model_dir):
-        self.tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(model_dir, "tokenizer.json"))
-        # The MiniLM package bakes truncation and padding into tokenizer.json: switch both off.
-        self.tok._tokenizer.no_truncation()
-        self.tok._tokenizer.no_padding()
-        vocab = self.tok.get_vocab()
-        self.cls = vocab["[CLS]"]
-        self.sep = vocab["[SEP]"]
-        self.pad = vocab["[PAD]"]
-
-    def encode(self, texts, max_tokens, head_fraction=0.5):
-        budget = max(max_tokens - 2, 1)
-        out = []
-        for enc in self.tok._tokenizer.encode_batch(texts, add_special_tokens=False):
-            ids = enc.ids
-            if len(ids) > budget:
-                # Rust rounds half away from zero; budget * 0.5 is a whole number or x.5.
-                head = min(int(budget * head_fraction + 0.5), budget)
-                ids = ids[:head] + ids[len(ids) - (budget - head):]
-            out.append([self.cls] + ids + [self.sep])
-        return out
+class Encoder(bench_text.Encoder):
+    """bench_text's token ids, batched as torch tensors."""
 
     def batch(self, seqs):
         t = max(len(s) for s in seqs)
