@@ -46,3 +46,10 @@ class Encoder:
                 ids = ids[:head] + ids[len(ids) - (budget - head):]
             out.append([self.cls] + ids + [self.sep])
         return out
+
+
+def by_length(seqs, batch):
+    """As Classifier::predict: the indices of `seqs` sorted by length, in batches of `batch`
+    (each padded to its longest by the caller)."""
+    order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
+    return [order[k : k + batch] for k in range(0, len(order), batch)]

@@ -96,7 +96,7 @@ def infer(a):
     import numpy as np
     import onnxruntime as ort
 
-    from bench_text import Encoder, peak_rss, read_texts
+    from bench_text import Encoder, by_length, peak_rss, read_texts
 
     rows = read_texts(a.texts)[: a.limit or None]
     texts = [r["text"] for r in rows]
@@ -117,10 +117,8 @@ def infer(a):
     def predict(chunk):
         # As Classifier::predict: sort by length, batches of `batch`, pad to the longest.
         seqs = enc.encode(chunk, a.max_tokens)
-        order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
         probs = [None] * len(seqs)
-        for k in range(0, len(order), a.batch):
-            idx = order[k : k + a.batch]
+        for idx in by_length(seqs, a.batch):
             t = max(len(seqs[j]) for j in idx)
             ids = np.full((len(idx), t), enc.pad, dtype=np.int64)
             mask = np.zeros((len(idx), t), dtype=np.int64)

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import sys
 import time
 
@@ -35,7 +34,7 @@ from transformers import AutoModelForSequenceClassification  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_text  # noqa: E402
-from bench_text import peak_rss, read_texts  # noqa: E402
+from bench_text import by_length, peak_rss, read_texts  # noqa: E402
 
 torch.set_num_threads(THREADS)
 torch.set_num_interop_threads(1)
@@ -69,10 +68,8 @@ def infer(a):
     def predict(chunk):
         # As Classifier::predict: sort by length, batches of `batch`, pad to the longest.
         seqs = enc.encode(chunk, a.max_tokens)
-        order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
         probs = [None] * len(seqs)
-        for k in range(0, len(order), a.batch):
-            idx = order[k : k + a.batch]
+        for idx in by_length(seqs, a.batch):
             ids, mask = enc.batch([seqs[j] for j in idx])
             with torch.inference_mode():
                 p = torch.softmax(model(input_ids=ids, attention_mask=mask).logits, dim=-1)
