@@ -19,11 +19,16 @@ case $mode in endpoint|embedded) ;; *) echo "MODE=$mode: expected endpoint or em
 [ -f "$model/config.json" ] || {
   echo "no model in $model: run 'make demo' first (it trains models/demo-classifier) or pass MODEL=DIR" >&2
   exit 1; }
-target=${CARGO_TARGET_DIR:-target}
-cargo build --locked -q -p calltype
+# The CLI: built here, or already in CALLTYPE_BINS (see scripts/invoke-local.sh).
+if [ -n "${CALLTYPE_BINS:-}" ]; then
+  calltype=$CALLTYPE_BINS/calltype
+else
+  cargo build --locked -q --workspace --bin calltype
+  calltype=${CARGO_TARGET_DIR:-$root/target}/debug/calltype
+fi
 if ! ls "$bucket"/calltype/transcripts/date=*/transcripts.csv >/dev/null 2>&1; then
   python3 samples/stage.py "$bucket" >/dev/null
-  "$target/debug/calltype" ingest --store "$bucket" >/dev/null
+  "$calltype" ingest --store "$bucket" >/dev/null
 fi
 days=$(python3 -c 'import datetime as d; print((d.date.today() - d.date(2026, 11, 20)).days + 1)')
 export CALLTYPE_LOOKBACK_DAYS=$(( days > 3 ? days : 3 ))
@@ -34,7 +39,7 @@ if [ "$mode" = embedded ]; then
 fi
 port=${SERVE_PORT:-$((9800 + RANDOM % 100))}
 log=$(mktemp)
-"$target/debug/calltype" serve --model "$model" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+"$calltype" serve --model "$model" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 120); do

@@ -7,6 +7,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The binaries of the `cargo test --workspace` build (nothing to do after make test's cargo test):
+# one build of the workspace for all of make test (see scripts/invoke-local.sh).
+cargo test --workspace --locked --no-run -q >&2
+export CALLTYPE_BINS=${CARGO_TARGET_DIR:-$root/target}/debug
 shared=${CALLTYPE_SHARED:-$root/../shared}
 model="$shared/parity/tiny-bert"
 if [ ! -f "$model/config.json" ]; then
