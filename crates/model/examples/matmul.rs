@@ -1,8 +1,9 @@
-//! GFLOP/s of the packed AVX-512 products against the `gemm` crate (`model::speed`) on
-//! MiniLM's shapes (rows × depth × columns), each called as the model calls it: `cargo run
-//! --release -p model --example matmul [THREADS]` (default 2). The two alternate for 15 rounds;
-//! a line per shape gives the best and the median round of each, and their ratio. This is
-//! what `model::speed::PACKED_MAX_ROWS` was chosen from.
+//! GFLOP/s of the packed products against the `gemm` crate (`model::speed`) on MiniLM's
+//! shapes (rows × depth × columns), each called as the model calls it: `cargo run --release
+//! -p model --example matmul [THREADS]` (default 2). The two alternate for 15 rounds; a line
+//! per shape gives the best and the median round of each, and their ratio. This is what
+//! `model::speed::PACKED_MAX_ROWS` was chosen from. `BENCH_ISA=avx2` runs the AVX2 + FMA
+//! kernel on an AVX-512 CPU (the `gemm` crate keeps its own choice, AVX-512 there).
 
 use std::time::Instant;
 
@@ -42,7 +43,11 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .expect("pool");
-    assert!(speed::packed_available(), "this CPU has no AVX-512");
+    if let Ok(isa) = std::env::var("BENCH_ISA") {
+        speed::set_isa_ceiling(isa.parse().expect("BENCH_ISA"));
+    }
+    assert!(speed::packed_available(), "no packed product on this CPU");
+    eprintln!("packed products on {:?}", speed::packed_isa());
     // (what, rows, depth, columns, lda): linear layers at 128 to 4096 rows, then attention's
     // per-head products at T = 128 and 512 (Q·Kᵀ with queries at stride 3H, P·V).
     let mut shapes = Vec::new();

@@ -10,7 +10,7 @@
 //!   They run on the crate's private speed code: `kernels`, the fused CPU ops both modes use
 //!   (linear + activation + dropout, packed-QKV attention, layer norm, dropout, in-place
 //!   AdamW), each a candle custom op with its backward written out, so that a training step is
-//!   a few large passes instead of hundreds of small ones; and `packed`, AVX-512 matrix
+//!   a few large passes instead of hundreds of small ones; and `packed`, matrix
 //!   products over weights packed once when a model is loaded for inference.
 //! - [`speed`]: the safe way in to that code for benchmarks and tests (whether the packed
 //!   products run, a switch to turn them off, both products over checked slices).

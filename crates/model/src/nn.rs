@@ -93,7 +93,7 @@ pub fn param(w: &Weights, name: &str, shape: &[usize]) -> Result<Tensor> {
 pub struct Linear {
     w: Tensor,
     b: Tensor,
-    /// `w` packed for the AVX-512 products ([`Linear::pack`]); only for weights that no
+    /// `w` packed for the packed products ([`Linear::pack`]); only for weights that no
     /// longer change.
     packed: Option<Arc<PackedMatrix>>,
 }
@@ -152,7 +152,7 @@ impl Linear {
         })
     }
 
-    /// Packs the weight once for the AVX-512 products (a no-op on other CPUs). Only for a
+    /// Packs the weight once for the packed products (a no-op on CPUs where they do not run). Only for a
     /// layer whose weight will not change: an inference model, never one being trained.
     pub fn pack(&mut self) -> Result<()> {
         if packed::available() {

@@ -37,12 +37,33 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
+/// The widest level ([`has_avx2_fma`] 1, [`has_avx512`] 2) the crate's own vector code may
+/// use in this process: all there is unless [`set_ceiling`] lowered it.
+static CEILING: AtomicU8 = AtomicU8::new(u8::MAX);
+
+/// Caps the instruction sets the crate's own vector code uses in this whole process (0 the
+/// baseline, 1 AVX2 + FMA, 2 AVX-512), so that a benchmark can run an AVX-512 machine as an
+/// AVX2-only one. It cannot add what the CPU lacks.
+pub(crate) fn set_ceiling(level: u8) {
+    CEILING.store(level, Ordering::Relaxed);
+}
+
+/// This thread's ceiling: the process's ([`set_ceiling`]), and in tests the lower of that
+/// and the thread's own ([`tests::at_each_level`]).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline]
+fn ceiling() -> u8 {
+    let level = CEILING.load(Ordering::Relaxed);
+    #[cfg(test)]
+    let level = level.min(tests::ceiling());
+    level
+}
+
 /// AVX-512 (F, BW, DQ, VL), AVX2, FMA and BMI2 are all present.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn has_avx512() -> bool {
-    #[cfg(test)]
-    if tests::ceiling() < 2 {
+    if ceiling() < 2 {
         return false;
     }
     std::arch::is_x86_feature_detected!("avx512f")
@@ -56,14 +77,15 @@ pub(crate) fn has_avx512() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn has_avx2_fma() -> bool {
-    #[cfg(test)]
-    if tests::ceiling() < 1 {
+    if ceiling() < 1 {
         return false;
     }
     std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
         && std::arch::is_x86_feature_detected!("bmi2")
 }
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Lanes of the reductions below: one AVX-512 register of f32.
 const LANES: usize = 16;

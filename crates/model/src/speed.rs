@@ -1,30 +1,74 @@
 //! The safe way in to the crate's hand-written speed code, for benchmarks and tests.
 //!
-//! The fused kernels (`kernels`) and the AVX-512 products (`packed`) are private to the crate:
+//! The fused kernels (`kernels`) and the packed products (`packed`) are private to the crate:
 //! their products take raw pointers whose bounds only the crate's own callers keep. What the
 //! rest of the workspace needs of them is here, safe: whether the packed products run, a
 //! switch that turns them off (so that a test or benchmark can run the `gemm` crate's path on
-//! an AVX-512 CPU too and compare), and both products over slices whose bounds are checked
-//! here. Nothing outside this crate needs `unsafe` to reach them.
+//! a CPU with a packed kernel too and compare), a cap on the instruction sets (so that an
+//! AVX-512 machine can run the AVX2 paths), and both products over slices whose bounds are
+//! checked here. Nothing outside this crate needs `unsafe` to reach them.
 
 use crate::kernels;
 use crate::packed::{self, PackedMatrix};
 
-/// Whether the packed AVX-512 products run in this process: the CPU has AVX-512 and
-/// [`set_packed_enabled`] did not turn them off. Where this is false, inference and training
-/// multiply through the `gemm` crate, as they do on CPUs without AVX-512.
+/// Whether the packed products run in this process: the CPU has AVX-512, AVX2 + FMA or NEON
+/// (within [`set_isa_ceiling`]) and [`set_packed_enabled`] did not turn them off. Where this
+/// is false, inference and training multiply through the `gemm` crate.
 pub fn packed_available() -> bool {
     packed::available()
 }
 
+/// The instruction set the packed products run on in this process (`"AVX-512"`,
+/// `"AVX2+FMA"` or `"NEON"`), or `None` where [`packed_available`] is false.
+pub fn packed_isa() -> Option<&'static str> {
+    packed::isa().map(|isa| match isa {
+        packed::Isa::Avx512 => "AVX-512",
+        packed::Isa::Avx2 => "AVX2+FMA",
+        packed::Isa::Neon => "NEON",
+    })
+}
+
 /// Turns the packed products off (or on again) for the whole process, so that the `gemm`
-/// crate's path runs on AVX-512 CPUs too: for tests and benchmarks that compare the two.
+/// crate's path runs where they would: for tests and benchmarks that compare the two.
 /// Models keep their packed weights; they are simply not used while this is off.
 pub fn set_packed_enabled(on: bool) {
     packed::set_enabled(on);
 }
 
-/// Rows up to which a linear layer multiplies through the packed product on AVX-512 CPUs;
+/// The widest instruction set the crate's own vector code (element-wise kernels, packed
+/// products, the FMA peak) may use: [`set_isa_ceiling`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IsaCeiling {
+    /// Plain code (x86-64 baseline: SSE2).
+    Baseline,
+    /// AVX2 + FMA, as on AMD Zen 3 or an x86 Lambda without AVX-512.
+    Avx2,
+    /// AVX-512 where the CPU has it (no cap).
+    Avx512,
+}
+
+impl std::str::FromStr for IsaCeiling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "baseline" => Ok(Self::Baseline),
+            "avx2" => Ok(Self::Avx2),
+            "avx512" => Ok(Self::Avx512),
+            _ => Err(format!("{s:?}: expected baseline, avx2 or avx512")),
+        }
+    }
+}
+
+/// Caps the instruction sets the crate's own vector code uses, for the whole process, so that
+/// a benchmark on an AVX-512 machine can run the AVX2 paths as an AVX2-only CPU would. It
+/// cannot add what the CPU lacks, and it does not reach the `gemm` crate, which picks its own
+/// kernels (AVX-512 where there is one): the products of training and of linear layers over
+/// more than [`PACKED_MAX_ROWS`] rows.
+pub fn set_isa_ceiling(ceiling: IsaCeiling) {
+    crate::simd::set_ceiling(ceiling as u8);
+}
+
+/// Rows up to which a linear layer multiplies through the packed product where it runs;
 /// larger products go through the `gemm` crate.
 pub const PACKED_MAX_ROWS: usize = kernels::PACKED_MAX_ROWS;
 
@@ -67,7 +111,7 @@ fn holds(len: usize, rows: usize, cols: usize, stride: usize) -> bool {
             .is_some_and(|need| need <= len)
 }
 
-/// `c = a · b` through the packed AVX-512 product: `a` is `m` rows of `b.k()` floats, `lda`
+/// `c = a · b` through the packed product (AVX-512, AVX2 + FMA or NEON): `a` is `m` rows of `b.k()` floats, `lda`
 /// apart; `c` is `m × b.n()`, contiguous. With `parallel`, large products are split over the
 /// rayon pool, as for a linear layer; attention calls it without.
 ///
@@ -81,17 +125,28 @@ pub fn matmul_packed(
     c: &mut [f32],
     parallel: bool,
 ) {
-    assert!(
-        packed_available(),
-        "the packed products need AVX-512 (and set_packed_enabled(true))"
+    let isa = packed::isa().expect(
+        "the packed products need AVX-512, AVX2 + FMA or NEON (and set_packed_enabled(true))",
     );
     let (k, n) = (b.k(), b.n());
     assert!(holds(a.len(), m, k, lda), "a is too short for {m} rows");
     assert!(holds(c.len(), m, n, n), "c is too short for {m} × {n}");
-    // SAFETY: the packed products are available (checked above); `a` holds m rows of k floats
+    // SAFETY: isa from isa() (checked above); `a` holds m rows of k floats
     // at stride lda and `c` m rows of n at stride n (checked above), and `c`, borrowed
     // mutably, overlaps neither `a` nor `b`.
-    unsafe { packed::matmul(m, a.as_ptr(), lda, &b.0, c.as_mut_ptr(), n, false, parallel) };
+    unsafe {
+        packed::matmul(
+            isa,
+            m,
+            a.as_ptr(),
+            lda,
+            &b.0,
+            c.as_mut_ptr(),
+            n,
+            false,
+            parallel,
+        )
+    };
 }
 
 /// `c = a · wᵀ` through the `gemm` crate, as the kernels multiply without the packed
@@ -250,15 +305,18 @@ mod tests {
         let mut c = vec![f32::NAN; m * n];
         matmul_gemm(m, &a, lda, &w, n, k, &mut c, false);
         assert_eq!(c, want, "gemm");
-        if !packed_available() {
-            crate::simd::tests::skipped("AVX-512");
-            eprintln!("ran: gemm");
-            return;
+        let runs = crate::simd::tests::at_each_level(|| {
+            let isa = packed::isa()?;
+            let mut c = vec![f32::NAN; m * n];
+            matmul_packed(m, &a, lda, &PackedRhs::from_weight(&w, n, k), &mut c, true);
+            assert_eq!(c, want, "packed on {isa:?}");
+            Some(isa)
+        });
+        let ran: Vec<_> = runs.into_iter().filter_map(|r| r.1).collect();
+        if ran.is_empty() {
+            crate::simd::tests::skipped("AVX2+FMA");
         }
-        let mut c = vec![f32::NAN; m * n];
-        matmul_packed(m, &a, lda, &PackedRhs::from_weight(&w, n, k), &mut c, true);
-        assert_eq!(c, want, "packed");
-        eprintln!("ran: gemm, AVX-512 packed");
+        eprintln!("ran: gemm, packed on {ran:?}");
     }
 
     #[test]

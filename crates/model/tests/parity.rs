@@ -8,6 +8,7 @@ use std::path::Path;
 use candle_core::Device;
 use model::nn::{Batch, Ctx};
 use model::optim::AdamWParams;
+use model::speed::IsaCeiling;
 use model::tokenize::TextEncoder;
 use model::trainable::Trainable;
 use model::weights::load_classifier;
@@ -84,29 +85,46 @@ fn eval_parity(name: &str) {
     let loaded = load();
     let mut prepared = load();
     prepared.prepare_inference().expect("prepare");
-    // As loaded (weights packed per call where the CPU has AVX-512), prepared for inference
-    // (stacked and packed once, as `Classifier` runs), and prepared with the packed products
-    // off (the `gemm` crate's path, as on CPUs without AVX-512). Without AVX-512 all three run
-    // the `gemm` crate's path: say so, or fail where CALLTYPE_REQUIRE_AVX512=1.
-    if model::speed::packed_available() {
-        eprintln!("ran: {name} on the packed AVX-512 products and on the gemm path");
-    } else {
-        assert!(
-            !std::env::var("CALLTYPE_REQUIRE_AVX512").is_ok_and(|v| v == "1"),
-            "CALLTYPE_REQUIRE_AVX512=1, but there is no AVX-512 on this CPU"
-        );
-        eprintln!("skipped: no AVX-512 on this CPU ({name}: the packed products)");
-        eprintln!("ran: {name} on the gemm path");
-    }
-    for (what, model, packed) in [
-        ("as loaded", &loaded, true),
-        ("prepared", &prepared, true),
-        ("prepared, gemm path", &prepared, false),
-    ] {
-        model::speed::set_packed_enabled(packed);
-        eval_parity_of(&format!("{name} ({what})"), model, &cases, &r);
+    // As loaded (weights packed per call where the packed products run), prepared for
+    // inference (stacked and packed once, as `Classifier` runs), and prepared with the packed
+    // products off (the `gemm` crate's path); each on every instruction set this CPU has (the
+    // AVX2 + FMA paths run on AVX-512 CPUs too, capped). The caps are process-wide: one test
+    // at a time goes through them.
+    static PATHS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ran = Vec::new();
+    for ceiling in [IsaCeiling::Avx512, IsaCeiling::Avx2, IsaCeiling::Baseline] {
+        model::speed::set_isa_ceiling(ceiling);
+        model::speed::set_packed_enabled(true);
+        let isa = model::speed::packed_isa();
+        if ran.contains(&isa) {
+            continue;
+        }
+        ran.push(isa);
+        for (what, model, packed) in [
+            ("as loaded", &loaded, true),
+            ("prepared", &prepared, true),
+            ("prepared, gemm path", &prepared, false),
+        ] {
+            model::speed::set_packed_enabled(packed);
+            let path = isa.unwrap_or("no packed kernel");
+            eval_parity_of(&format!("{name} ({what}, {path})"), model, &cases, &r);
+        }
     }
     model::speed::set_packed_enabled(true);
+    model::speed::set_isa_ceiling(IsaCeiling::Avx512);
+    eprintln!("ran: {name} with the packed products on {ran:?}, and the gemm path");
+    if cfg!(target_arch = "x86_64") {
+        for isa in ["AVX-512", "AVX2+FMA"] {
+            if !ran.contains(&Some(isa)) {
+                assert!(
+                    !std::env::var("CALLTYPE_REQUIRE_AVX512").is_ok_and(|v| v == "1"),
+                    "CALLTYPE_REQUIRE_AVX512=1, but there is no {isa} on this CPU"
+                );
+                eprintln!("skipped: no {isa} on this CPU ({name}: its packed products)");
+            }
+        }
+    }
 }
 
 fn eval_parity_of(

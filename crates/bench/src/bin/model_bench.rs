@@ -22,7 +22,9 @@
 //!       The measured fp32 FMA peak (GFLOP/s) on one thread and on N (default BENCH_THREADS),
 //!       the best of 5 tries each.
 //!
-//! Each subcommand prints one JSON object on stdout.
+//! Each subcommand prints one JSON object on stdout. `BENCH_ISA=avx2` (or `baseline`) caps the
+//! instruction sets of the model crate's own kernels, so that an AVX-512 machine runs them as
+//! an AVX2-only CPU would (`model::speed::set_isa_ceiling`; the `gemm` crate keeps its own).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -212,6 +214,7 @@ fn infer(a: &Args) -> anyhow::Result<serde_json::Value> {
         "rss_after_load": rss_loaded,
         "peak_rss": peak_rss(),
         "threads": candle_core::utils::get_num_threads(),
+        "packed_isa": model::speed::packed_isa(),
     }))
 }
 
@@ -345,6 +348,9 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: model_bench texts|make-classifier|infer|train|peak --name value ...");
     };
     let a = Args::parse(&argv[1..])?;
+    if let Ok(isa) = std::env::var("BENCH_ISA") {
+        model::speed::set_isa_ceiling(isa.parse().map_err(anyhow::Error::msg)?);
+    }
     let out = match cmd.as_str() {
         "texts" => texts(&a)?,
         "make-classifier" => make_classifier(&a)?,

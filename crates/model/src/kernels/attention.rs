@@ -57,7 +57,9 @@ impl CustomOp2 for AttentionOp {
         let (qkv, mask) = (slice(s1, l1)?, slice(s2, l2)?);
         let heads = self.heads;
         let d = h / heads;
-        let use_packed = packed::available();
+        // Chosen here, on the caller's thread, for every task.
+        let isa = packed::isa();
+        let use_packed = isa.is_some();
         // The packed products write every element of ctx (each head its d columns of every
         // row) without reading it, so it need not be zeroed first.
         let mut ctx = if use_packed {
@@ -100,16 +102,16 @@ impl CustomOp2 for AttentionOp {
                 };
                 // This task's output: columns hi*d..(hi+1)*d of batch bi's rows of ctx.
                 let dst = out.ptr().wrapping_add(bi * t * h + hi * d);
-                if use_packed {
+                if let Some(isa) = isa {
                     // Rows of batch bi: queries, keys and values of head hi side by side.
                     let rows = &qkv[base..base + t * 3 * h];
                     kp.pack_transposed(&rows[h + hi * d..], t, d, 3 * h);
                     vp.pack(&rows[2 * h + hi * d..], t, d, 3 * h);
-                    // SAFETY: available(); the queries are T rows of d at stride 3H, p is
+                    // SAFETY: isa from isa(); the queries are T rows of d at stride 3H, p is
                     // T×T.
                     unsafe {
                         let q = rows[hi * d..].as_ptr();
-                        packed::matmul(t, q, 3 * h, kp, p.as_mut_ptr(), t, false, false)
+                        packed::matmul(isa, t, q, 3 * h, kp, p.as_mut_ptr(), t, false, false)
                     };
                 } else {
                     let q = qkv_v.at(base + hi * d);
@@ -125,10 +127,10 @@ impl CustomOp2 for AttentionOp {
                 } else {
                     p
                 };
-                if use_packed {
-                    // SAFETY: available(); pd is T×T and dst T rows of d at stride H, this
+                if let Some(isa) = isa {
+                    // SAFETY: isa from isa(); pd is T×T and dst T rows of d at stride H, this
                     // task's alone.
-                    unsafe { packed::matmul(t, pd.as_ptr(), t, vp, dst, h, false, false) };
+                    unsafe { packed::matmul(isa, t, pd.as_ptr(), t, vp, dst, h, false, false) };
                 } else {
                     let v = qkv_v.at(base + 2 * h + hi * d);
                     // SAFETY: as above.

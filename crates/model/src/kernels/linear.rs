@@ -21,7 +21,7 @@ pub enum Activation {
     Gelu,
 }
 
-/// Rows up to which a linear layer multiplies through [`packed::matmul`] on AVX-512 CPUs; the
+/// Rows up to which a linear layer multiplies through [`packed::matmul`] where it runs; the
 /// `gemm` crate takes larger products, where its packing of both operands pays for itself.
 /// Chosen from `cargo run --release -p model --example matmul` on MiniLM's shapes; the
 /// figures are in `BENCHMARKS-MODEL.md`, "Kernel timings formerly in code comments".
@@ -65,7 +65,8 @@ impl CustomOp3 for LinearOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, inp, out) = Self::dims(l1, l2)?;
         let (x, w, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let y = if packed::available() && rows <= PACKED_MAX_ROWS {
+        let isa = packed::isa().filter(|_| rows <= PACKED_MAX_ROWS);
+        let y = if let Some(isa) = isa {
             let fresh;
             let pw = match &self.packed {
                 Some(pw) if pw.k() == inp && pw.n() == out => pw.as_ref(),
@@ -75,10 +76,20 @@ impl CustomOp3 for LinearOp {
                 }
             };
             let mut y = Vec::with_capacity(rows * out);
-            // SAFETY: available(); x is rows×inp and y has room for rows×out, distinct. The
+            // SAFETY: isa from isa(); x is rows×inp and y has room for rows×out, distinct. The
             // product writes every element of y without reading it, so y is initialised.
             unsafe {
-                packed::matmul(rows, x.as_ptr(), inp, pw, y.as_mut_ptr(), out, false, true);
+                packed::matmul(
+                    isa,
+                    rows,
+                    x.as_ptr(),
+                    inp,
+                    pw,
+                    y.as_mut_ptr(),
+                    out,
+                    false,
+                    true,
+                );
                 y.set_len(rows * out);
             }
             y
@@ -227,7 +238,7 @@ impl CustomOp3 for LinearOp {
 /// `dropout(act(x Wᵀ + b))` for `x` `(.., in)`, a Hugging Face `(out, in)` weight and bias
 /// `(out)`, in one op with its backward; `dropout` is `(p, seed)` (p = 0: none). `train`
 /// keeps what backward needs. `packed` is `w` already packed by
-/// [`PackedMatrix::from_weight`] (used where the CPU has AVX-512; otherwise `w` is packed
+/// [`PackedMatrix::from_weight`] (used where the packed products run; otherwise `w` is packed
 /// per call there, or multiplied by the `gemm` crate elsewhere); it must hold `w`'s values.
 pub fn linear(
     x: &Tensor,

@@ -8,7 +8,7 @@
 //!
 //! The element-wise loops (softmax, GELU, bias, dropout, layer norm) are compiled for
 //! AVX-512, AVX2 and the baseline and picked at run time ([`crate::simd`]); the three give
-//! the same bits. Matrix products go through [`crate::packed`] on AVX-512 CPUs where it is
+//! the same bits. Matrix products go through [`crate::packed`] (AVX-512, AVX2 + FMA, NEON) where it is
 //! the faster (attention, and linear layers of up to [`PACKED_MAX_ROWS`] rows) and through
 //! the `gemm` crate otherwise.
 //!

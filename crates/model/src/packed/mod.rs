@@ -1,35 +1,42 @@
-//! Matrix products on AVX-512 over a right-hand side packed into panels of 32 columns.
+//! Matrix products over a right-hand side packed into panels of 32 columns, with one tile
+//! kernel per instruction set: AVX-512 (`avx512.rs`), AVX2 + FMA (`avx2.rs`) and aarch64 NEON
+//! (`neon.rs`), chosen at run time ([`isa`]).
 //!
 //! `C (m × n) = A (m × k) · B (k × n)` with A read in place (any row stride) and B packed:
 //! panel `j` holds columns `32j .. 32j + 32` as k rows of 32 floats, zero-padded past `n`,
-//! each row two aligned cache lines. A 12 × 32 tile of C lives in 24 of the 32 vector
-//! registers while k runs: each step loads two registers of B and broadcasts one element of
-//! A per row into two fused multiply-adds. The depth is cut into passes of [`KC`]; within a
-//! pass, a tile's 12 rows of A stay in L1 while the panels stream past from L2, fetched
-//! [`PREFETCH`] rows ahead. Threads split the panels between them.
+//! each row two aligned cache lines. A tile of C stays in vector registers while k runs: on
+//! AVX-512, 12 rows × a whole panel; on AVX2 and NEON (16 and 32 registers of 4 or 8 floats),
+//! 6 rows × half a panel, the two halves one after the other. The depth is cut into passes of
+//! [`KC`]; within a pass, a tile's rows of A stay in L1 while the panels stream past from L2,
+//! fetched [`PREFETCH`] rows ahead. Threads split the panels between them. The packing is the
+//! same for every kernel, so a model packs its weights once whatever the CPU.
 //!
 //! Inference packs a linear layer's weights once, when the model is loaded
 //! ([`PackedMatrix::from_weight`]), where the `gemm` crate packs them again on every call,
 //! and uses them for products of few rows (one sequence, a few short ones), where that
 //! packing weighs most; attention packs one head's keys and values per call, which is cheap
 //! beside the T × T products they feed. The `gemm` crate takes the large products, the CPUs
-//! without AVX-512, and training's backward pass.
+//! with none of these instruction sets, and training's backward pass.
 //!
-//! Everything here is only reached after [`available`] said yes.
+//! Everything here is only reached with an [`Isa`] that [`isa`] gave.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 /// Columns per panel: two AVX-512 registers of f32.
 pub const NR: usize = 32;
-/// Rows per tile: 12 rows × 2 registers = 24 accumulators.
-const MR: usize = 12;
-/// Depth per pass: a tile's rows of A (12 × 256 floats, 12 KiB) stay in L1 while the
-/// panels stream by.
+/// Columns per AVX2 or NEON tile: half a panel.
+const HALF: usize = NR / 2;
+/// Depth per pass: a tile's rows of A (at most 12 × 256 floats, 12 KiB) stay in L1 while
+/// the panels stream by.
 const KC: usize = 256;
 /// Rows of a panel fetched ahead of the one being multiplied (two cache lines each).
 const PREFETCH: usize = 8;
@@ -39,22 +46,89 @@ const PARALLEL_WORK: usize = 1 << 20;
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Turns the packed products off (or on again) for the whole process, so that the `gemm`
-/// crate's path runs on AVX-512 CPUs too: for tests and benchmarks that compare the two.
+/// crate's path runs on these CPUs too: for tests and benchmarks that compare the two.
 /// Models keep their packed weights; they are simply not used while this is off.
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-/// Whether the packed products run here: the CPU has AVX-512 and [`set_enabled`] did not
-/// turn them off.
-pub fn available() -> bool {
+/// The instruction set a packed product runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512 (F, BW, DQ, VL) with AVX2, FMA and BMI2: `avx512::tile`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx512,
+    /// AVX2, FMA and BMI2: `avx2::tile`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx2,
+    /// aarch64 NEON (every aarch64 CPU): `neon::tile`.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    Neon,
+}
+
+impl Isa {
+    /// Rows of C per tile.
+    fn rows(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::MR,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::MR,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::MR,
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("{self:?} is not an instruction set of this architecture"),
+        }
+    }
+}
+
+/// The widest instruction set the packed products have a kernel for on this CPU (as
+/// [`crate::simd`] sees it on this thread), or `None` where they do not run: no such
+/// instruction set, or [`set_enabled`] turned them off. Callers choose once per product, on
+/// their own thread, and pass the answer to [`matmul`].
+pub fn isa() -> Option<Isa> {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
     #[cfg(target_arch = "x86_64")]
     {
-        ENABLED.load(Ordering::Relaxed) && crate::simd::has_avx512()
+        if crate::simd::has_avx512() {
+            Some(Isa::Avx512)
+        } else if crate::simd::has_avx2_fma() {
+            Some(Isa::Avx2)
+        } else {
+            None
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
     {
-        false
+        Some(Isa::Neon)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        None
+    }
+}
+
+/// Whether the packed products run here ([`isa`] has one).
+pub fn available() -> bool {
+    isa().is_some()
+}
+
+/// Writes `part` to `c` (or adds it with `load_c`): the last columns of a tile narrower than
+/// its registers.
+///
+/// # Safety
+/// `c` must address `part.len()` floats not overlapping `part`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+unsafe fn store_part(part: &[f32], c: *mut f32, load_c: bool) {
+    for (i, &v) in part.iter().enumerate() {
+        // SAFETY: i < part.len(), which the caller promised c holds.
+        unsafe {
+            let dst = c.add(i);
+            *dst = if load_c { *dst + v } else { v };
+        }
     }
 }
 
@@ -155,15 +229,17 @@ unsafe impl<T> Send for Shared<T> {}
 unsafe impl<T> Sync for Shared<T> {}
 
 /// `C (m × b.n(), row stride ldc) = A (m × b.k(), row stride lda) · b`, or `+=` with
-/// `accumulate`; split over the rayon pool when `parallel` and the product is large enough
-/// (by panels, or by rows when there are fewer panels than threads). Every element of C is
-/// written, and without `accumulate` none is read first, so C may start uninitialised.
+/// `accumulate`, on the tile kernel of `isa`; split over the rayon pool when `parallel` and
+/// the product is large enough (by panels, or by rows when there are fewer panels than
+/// threads). Every element of C is written, and without `accumulate` none is read first, so C
+/// may start uninitialised.
 ///
 /// # Safety
-/// [`available`] must be true; `a` must address `m` rows of `b.k()` elements at stride
+/// `isa` must come from [`isa`]; `a` must address `m` rows of `b.k()` elements at stride
 /// `lda`, and `c` `m` rows of `b.n()` at stride `ldc`, not overlapping `a`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn matmul(
+    isa: Isa,
     m: usize,
     a: *const f32,
     lda: usize,
@@ -185,6 +261,7 @@ pub unsafe fn matmul(
     let panels = b.panels();
     let threads = rayon::current_num_threads();
     let job = Job {
+        isa,
         a,
         lda,
         b,
@@ -207,7 +284,8 @@ pub unsafe fn matmul(
             unsafe { job.0.run(0..m, t * per..((t + 1) * per).min(panels)) };
         });
     } else {
-        let per = m.div_ceil(MR).div_ceil(threads) * MR;
+        let mr = isa.rows();
+        let per = m.div_ceil(mr).div_ceil(threads) * mr;
         (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
             let job = &job;
             // SAFETY: as promised by the caller; tasks write disjoint rows of C.
@@ -218,6 +296,7 @@ pub unsafe fn matmul(
 
 /// One product's operands.
 struct Job<'a> {
+    isa: Isa,
     a: *const f32,
     lda: usize,
     b: &'a PackedMatrix,
@@ -226,48 +305,43 @@ struct Job<'a> {
     accumulate: bool,
 }
 
+/// `module::tile::<M>(args)` for the `M` (one of `rows`) that `m` names: the tile kernels
+/// take their height as a constant, so that the accumulators are registers.
+macro_rules! by_rows {
+    ($m:expr, $module:ident, $args:tt, [$($rows:literal)*]) => {
+        match $m {
+            $($rows => $module::tile::<$rows> $args,)*
+            _ => unreachable!("a tile of {} rows", $m),
+        }
+    };
+}
+
 impl Job<'_> {
     /// The product restricted to `rows` of A and C and `panels` of B.
     ///
     /// # Safety
     /// As [`matmul`]'s, for these rows and panels.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
     unsafe fn run(&self, rows: std::ops::Range<usize>, panels: std::ops::Range<usize>) {
-        let (k, n) = (self.b.k, self.b.n);
-        let (lda, ldc) = (self.lda, self.ldc);
-        let lanes = |w: usize| if w >= 16 { u16::MAX } else { (1u16 << w) - 1 };
+        let (k, n, mr) = (self.b.k, self.b.n, self.isa.rows());
+        let (lda, ldc, isa) = (self.lda, self.ldc, self.isa);
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
             let load_c = self.accumulate || k0 > 0;
             let mut i = rows.start;
             while i < rows.end {
-                let m = MR.min(rows.end - i);
+                let m = mr.min(rows.end - i);
                 // SAFETY: rows i..i+m of A from column k0 on, as the caller promised.
                 let a = unsafe { self.a.add(i * lda + k0) };
                 for j in panels.clone() {
-                    let valid = NR.min(n - j * NR);
-                    let mask = (lanes(valid.min(16)), lanes(valid.saturating_sub(16)));
-                    // SAFETY: panel j holds k × NR floats; rows i..i+m of C, columns of
-                    // panel j (the masks drop those past n), as the caller promised.
+                    let cols = NR.min(n - j * NR);
+                    // SAFETY: panel j holds k × NR floats; rows i..i+m of C, its `cols`
+                    // columns from j·NR, as the caller promised; `isa` came from `isa()`,
+                    // so the CPU has what its kernel is compiled for.
                     unsafe {
                         let b = self.b.floats().as_ptr().add(j * k * NR + k0 * NR);
                         let c = self.c.add(i * ldc + j * NR);
-                        match m {
-                            12 => tile::<12>(kc, a, lda, b, c, ldc, mask, load_c),
-                            11 => tile::<11>(kc, a, lda, b, c, ldc, mask, load_c),
-                            10 => tile::<10>(kc, a, lda, b, c, ldc, mask, load_c),
-                            9 => tile::<9>(kc, a, lda, b, c, ldc, mask, load_c),
-                            8 => tile::<8>(kc, a, lda, b, c, ldc, mask, load_c),
-                            7 => tile::<7>(kc, a, lda, b, c, ldc, mask, load_c),
-                            6 => tile::<6>(kc, a, lda, b, c, ldc, mask, load_c),
-                            5 => tile::<5>(kc, a, lda, b, c, ldc, mask, load_c),
-                            4 => tile::<4>(kc, a, lda, b, c, ldc, mask, load_c),
-                            3 => tile::<3>(kc, a, lda, b, c, ldc, mask, load_c),
-                            2 => tile::<2>(kc, a, lda, b, c, ldc, mask, load_c),
-                            _ => tile::<1>(kc, a, lda, b, c, ldc, mask, load_c),
-                        }
+                        tiles(isa, m, kc, a, lda, b, c, ldc, cols, load_c);
                     }
                 }
                 i += m;
@@ -275,65 +349,55 @@ impl Job<'_> {
             k0 += kc;
         }
     }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn run(&self, _rows: std::ops::Range<usize>, _panels: std::ops::Range<usize>) {
-        unreachable!("packed products need AVX-512");
-    }
 }
 
-/// One `M × 32` tile of C over depth `k`: `C = A · B` (`+ C` with `load_c`); `mask` says
-/// which of the 32 columns exist.
+/// One tile of `m` rows over one panel of `cols` columns (`≤ NR`), on `isa`'s kernel: one
+/// call on AVX-512, one per half panel holding columns on AVX2 and NEON.
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `a` must address `M` rows of `k` elements at stride `lda`,
-/// `b` `k` rows of 32 floats, and `c` `M` rows at stride `ldc` with the columns `mask` keeps,
-/// not overlapping `a` or `b`.
-#[cfg(target_arch = "x86_64")]
+/// As the tile kernels', with `b` a whole panel (row stride [`NR`]); `isa` from [`isa`].
 #[allow(clippy::too_many_arguments)]
 #[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile<const M: usize>(
+unsafe fn tiles(
+    isa: Isa,
+    m: usize,
     k: usize,
     a: *const f32,
     lda: usize,
     b: *const f32,
     c: *mut f32,
     ldc: usize,
-    mask: (u16, u16),
+    cols: usize,
     load_c: bool,
 ) {
-    let mut lo = [_mm512_setzero_ps(); M];
-    let mut hi = [_mm512_setzero_ps(); M];
-    let mut bp = b;
-    for p in 0..k {
-        // SAFETY: the caller's bounds: k rows of the panel, M rows of A of k elements; a
-        // prefetch past the panel's end is harmless.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PREFETCH * NR) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PREFETCH * NR + 16) as *const i8);
-            let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
-            for r in 0..M {
-                let av = _mm512_set1_ps(*a.add(r * lda + p));
-                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller's bounds, for a whole panel.
+        Isa::Avx512 => unsafe {
+            by_rows!(m, avx512, (k, a, lda, b, c, ldc, cols, load_c), [1 2 3 4 5 6 7 8 9 10 11 12])
+        },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            for h in (0..cols).step_by(HALF) {
+                let w = HALF.min(cols - h);
+                let (b, c) = (b.wrapping_add(h), c.wrapping_add(h));
+                // SAFETY: the caller's bounds; the half panel from column h holds w columns
+                // of C, h + w <= cols.
+                unsafe { by_rows!(m, avx2, (k, a, lda, b, c, ldc, w, load_c), [1 2 3 4 5 6]) }
             }
-            bp = bp.add(NR);
         }
-    }
-    for r in 0..M {
-        // SAFETY: the masks keep the stores within the n columns of C.
-        unsafe {
-            let cr = c.add(r * ldc);
-            let (mut x0, mut x1) = (lo[r], hi[r]);
-            if load_c {
-                x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(mask.0, cr));
-                x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(mask.1, cr.add(16)));
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            for h in (0..cols).step_by(HALF) {
+                let w = HALF.min(cols - h);
+                let (b, c) = (b.wrapping_add(h), c.wrapping_add(h));
+                // SAFETY: the caller's bounds; the half panel from column h holds w columns
+                // of C, h + w <= cols.
+                unsafe { by_rows!(m, neon, (k, a, lda, b, c, ldc, w, load_c), [1 2 3 4 5 6]) }
             }
-            _mm512_mask_storeu_ps(cr, mask.0, x0);
-            _mm512_mask_storeu_ps(cr.add(16), mask.1, x1);
         }
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("{isa:?} is not an instruction set of this architecture"),
     }
 }
 
@@ -380,17 +444,34 @@ mod tests {
     }
 
     #[test]
-    fn products_match_a_reference_at_every_edge() {
-        if !available() {
-            crate::simd::tests::skipped("AVX-512");
-            return;
+    fn products_match_a_reference_at_every_edge_on_every_instruction_set() {
+        let runs = crate::simd::tests::at_each_level(|| {
+            let isa = isa()?;
+            check_shapes(isa);
+            Some(isa)
+        });
+        let ran: Vec<Isa> = runs.iter().filter_map(|r| r.1).collect();
+        eprintln!("ran: packed products on {ran:?}");
+        #[cfg(target_arch = "x86_64")]
+        for (isa, name) in [(Isa::Avx2, "AVX2+FMA"), (Isa::Avx512, "AVX-512")] {
+            if !ran.contains(&isa) {
+                crate::simd::tests::skipped(name);
+            }
         }
-        let mut shapes = 0;
-        // Rows around the tile height, columns around the panel width, depths around KC.
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(ran, [Isa::Neon], "NEON is on every aarch64 CPU");
+    }
+
+    /// Every edge shape through `isa`'s kernel: one thread, parallel, accumulating.
+    fn check_shapes(isa: Isa) {
+        // Rows around the tile heights, columns around the panel and half-panel widths,
+        // depths around KC.
         for &(m, k, n) in &[
             (1, 1, 1),
             (3, 0, 5),
             (5, 3, 7),
+            (6, 9, 16),
+            (7, 5, 17),
             (12, 32, 32),
             (13, 17, 33),
             (25, 64, 16),
@@ -407,9 +488,10 @@ mod tests {
             let packed = PackedMatrix::from_weight(&bt, n, k);
             let mut c = vec![0f32; m * (n + 5)];
             for parallel in [false, true] {
-                // SAFETY: available(); the buffers have the sizes the strides address.
+                // SAFETY: isa from isa(); the buffers have the sizes the strides address.
                 unsafe {
                     matmul(
+                        isa,
                         m,
                         a.as_ptr(),
                         lda,
@@ -421,10 +503,11 @@ mod tests {
                     )
                 };
                 let got: Vec<f32> = c.chunks(n + 5).flat_map(|r| r[..n].to_vec()).collect();
-                assert_close(&got, &want, k, &format!("{m}x{k}x{n} parallel={parallel}"));
+                let what = format!("{isa:?} {m}x{k}x{n} parallel={parallel}");
+                assert_close(&got, &want, k, &what);
                 assert!(
                     c.chunks(n + 5).all(|r| r[n..].iter().all(|&v| v == 0.0)),
-                    "wrote past n"
+                    "{what}: wrote past n"
                 );
             }
             // Accumulate adds to what is there; pack() of B itself gives the same product.
@@ -433,6 +516,7 @@ mod tests {
             // SAFETY: as above.
             unsafe {
                 matmul(
+                    isa,
                     m,
                     a.as_ptr(),
                     lda,
@@ -445,11 +529,7 @@ mod tests {
             };
             let got: Vec<f32> = c.chunks(n + 5).flat_map(|r| r[..n].to_vec()).collect();
             let twice: Vec<f64> = want.iter().map(|w| 2.0 * w).collect();
-            assert_close(&got, &twice, k, &format!("{m}x{k}x{n} accumulate"));
-            shapes += 1;
+            assert_close(&got, &twice, k, &format!("{isa:?} {m}x{k}x{n} accumulate"));
         }
-        eprintln!(
-            "ran: AVX-512 packed products, one thread, parallel and accumulating, {shapes} shapes"
-        );
     }
 }
