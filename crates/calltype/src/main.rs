@@ -1,4 +1,5 @@
-//! The `calltype` command line: parse, ingest, classify, train, eval, predict, serve, package.
+//! The `calltype` command line: parse, ingest, classify, train, eval, predict, serve, package,
+//! suggest.
 //!
 //! It wires the same libraries the Lambdas use and holds no pipeline logic of its own; this is
 //! the only crate (with the Lambdas' `main.rs`) that uses `anyhow`.
@@ -6,6 +7,7 @@
 mod cmd;
 mod hub;
 mod plot;
+mod suggest;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +41,9 @@ enum Command {
     Package(cmd::package::Args),
     /// Serve a model over HTTP as a SageMaker inference container (GET /ping, POST /invocations).
     Serve(cmd::serve::Args),
+    /// The calls to label next, as a CSV to fill in for `train --labels`: the ones a model is
+    /// least sure of, or without a model the ones that cover the kinds of calls there are.
+    Suggest(cmd::suggest::Args),
 }
 
 fn main() {
@@ -53,6 +58,7 @@ fn main() {
         Command::Predict(a) => cmd::predict::run(a),
         Command::Package(a) => cmd::package::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Suggest(a) => cmd::suggest::run(a),
     };
     if let Err(e) = result {
         eprintln!("calltype: {e:#}");

@@ -47,6 +47,13 @@ impl Layout {
         format!("{}transcripts/", self.prefix)
     }
 
+    /// The contact date of a master CSV's key, if `key` is one ([`Self::master`]).
+    pub fn master_date<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.masters_prefix())?
+            .strip_prefix("date=")?
+            .strip_suffix("/transcripts.csv")
+    }
+
     /// The touched-partition record of one contact date: ingest writes it after every append
     /// to the date's master, and classify removes it once the date's watermark has caught up
     /// (see [`crate::touched`]).
@@ -123,6 +130,11 @@ mod tests {
         assert_eq!(
             l.master(d),
             "out/transcripts/date=2026-11-20/transcripts.csv"
+        );
+        assert_eq!(l.master_date(&l.master(d)), Some(d));
+        assert_eq!(
+            l.master_date("out/transcripts/date=2026-11-20/other.csv"),
+            None
         );
         assert_eq!(l.ingest_state(d), "out/state/ingest/date=2026-11-20/");
         assert_eq!(

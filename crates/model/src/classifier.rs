@@ -114,6 +114,11 @@ impl Classifier {
         Ok(clf)
     }
 
+    /// The tokenizer, to cut texts into windows ([`TextEncoder::windows_with_spans`]).
+    pub fn text_encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+
     /// Labels in id order.
     pub fn labels(&self) -> &[String] {
         &self.labels
@@ -271,7 +276,11 @@ const ATTENTION_BUDGET: usize = 32 * 128 * 128;
 
 /// Splits `order` (sorted by ascending length) into consecutive batches of at most `max_rows`
 /// rows whose rows × longest² stays within [`ATTENTION_BUDGET`] (at least one row each).
-fn batches(order: &[usize], len: impl Fn(usize) -> usize, max_rows: usize) -> Vec<&[usize]> {
+pub(crate) fn batches(
+    order: &[usize],
+    len: impl Fn(usize) -> usize,
+    max_rows: usize,
+) -> Vec<&[usize]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < order.len() {

@@ -15,6 +15,8 @@
 //! - [`speed`]: the safe way in to that code for benchmarks and tests (whether the packed
 //!   products run, a switch to turn them off, both products over checked slices).
 //! - [`tokenize`]: `tokenizer.json` with head+tail truncation and windows.
+//! - [`SentenceEmbedder`]: mean-pooled, unit-length sentence embeddings of an encoder (for
+//!   `calltype suggest`).
 //!
 //! Model directories are Hugging Face layout (`config.json` with `id2label`/`label2id`,
 //! `model.safetensors`, `tokenizer.json`), so what we train loads in `transformers` and the
@@ -32,6 +34,7 @@
 pub mod alloc;
 mod classifier;
 pub mod config;
+pub mod embed;
 pub mod encoder;
 mod error;
 pub(crate) mod kernels;
@@ -48,7 +51,10 @@ pub mod trainable;
 pub mod weights;
 
 pub use alloc::keep_freed_memory;
-pub use classifier::{Classifier, InferenceSettings, Prediction, SETTINGS_FILE};
+pub use classifier::{
+    pool_logits, softmax, Classifier, InferenceSettings, Prediction, SETTINGS_FILE,
+};
+pub use embed::SentenceEmbedder;
 pub use error::ModelError;
 pub use metrics::{evaluate, report, ClassMetrics, EvalReport};
 pub use tokenize::{LongText, Pool};

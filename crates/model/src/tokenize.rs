@@ -1,6 +1,7 @@
 //! Tokenization: a `tokenizer.json` with any baked-in truncation and padding removed, and our
 //! own length handling (head+tail truncation, overlapping windows).
 
+use std::ops::Range;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,38 @@ impl TextEncoder {
         )))
     }
 
+    /// The windows of `text` that [`LongText::Windows`] with this `overlap` makes, each with
+    /// the part of `text` it covers: to show a reader the part of a call that decided.
+    pub fn windows_with_spans(
+        &self,
+        text: &str,
+        max_tokens: usize,
+        overlap: usize,
+    ) -> Result<Vec<Window>, ModelError> {
+        let enc = self
+            .tok
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let (ids, offsets) = (enc.get_ids(), enc.get_offsets());
+        let budget = max_tokens.saturating_sub(2).max(1);
+        Ok(window_ranges(ids.len(), budget, overlap)
+            .into_iter()
+            .map(|r| {
+                let span = match (
+                    offsets.get(r.start),
+                    r.end.checked_sub(1).and_then(|e| offsets.get(e)),
+                ) {
+                    (Some(first), Some(last)) if !r.is_empty() => first.0..last.1.max(first.0),
+                    _ => 0..0,
+                };
+                Window {
+                    ids: self.wrap(&ids[r]),
+                    span,
+                }
+            })
+            .collect())
+    }
+
     /// One or more `[CLS] … [SEP]` sequences of at most `max_tokens` covering `text`, per
     /// the long-text strategy.
     pub fn encode(
@@ -158,24 +191,42 @@ pub fn head_tail(content: &[u32], budget: usize, head_fraction: f32) -> Vec<u32>
 /// Windows of `budget` tokens, consecutive ones sharing `overlap` tokens; the last window
 /// ends at the end of the text. A text within budget gives one window.
 pub fn windows(content: &[u32], budget: usize, overlap: usize) -> Vec<&[u32]> {
-    if content.len() <= budget {
-        return vec![content];
+    window_ranges(content.len(), budget, overlap)
+        .into_iter()
+        .map(|r| &content[r])
+        .collect()
+}
+
+/// The token ranges of [`windows`] over `len` tokens.
+pub fn window_ranges(len: usize, budget: usize, overlap: usize) -> Vec<Range<usize>> {
+    if len <= budget {
+        #[allow(clippy::single_range_in_vec_init)] // one window: the whole text
+        return vec![0..len];
     }
     let step = budget.saturating_sub(overlap).max(1);
     let mut out = Vec::new();
     let mut start = 0;
     loop {
-        let end = (start + budget).min(content.len());
-        out.push(&content[start..end]);
-        if end == content.len() {
+        let end = (start + budget).min(len);
+        out.push(start..end);
+        if end == len {
             break;
         }
         start += step;
-        if start + budget > content.len() {
-            start = content.len() - budget;
+        if start + budget > len {
+            start = len - budget;
         }
     }
     out
+}
+
+/// One window of a text: its `[CLS] … [SEP]` ids and the bytes of the text it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// `[CLS] … [SEP]`, at most the `max_tokens` asked for.
+    pub ids: Vec<u32>,
+    /// The byte range of the text its content tokens come from.
+    pub span: Range<usize>,
 }
 
 #[cfg(test)]
@@ -199,5 +250,7 @@ mod tests {
         let w = windows(&ids, 4, 0);
         assert_eq!(w, vec![&ids[0..4], &ids[4..8], &ids[6..10]]);
         assert_eq!(windows(&ids, 12, 2), vec![&ids[..]]);
+        assert_eq!(window_ranges(10, 4, 1), vec![0..4, 3..7, 6..10]);
+        assert_eq!(window_ranges(0, 4, 1), vec![0..0]);
     }
 }

@@ -6,4 +6,5 @@ pub mod package;
 pub mod parse;
 pub mod predict;
 pub mod serve;
+pub mod suggest;
 pub mod train;
