@@ -23,7 +23,8 @@
 # Knobs: BENCH_VENV (.bench-venv), BENCH_THREADS (2), BENCH_MODEL_ROUNDS (3), BENCH_MODEL_TEXTS
 # (64), BENCH_TRAIN_TOKENS ("128 256"), BENCH_TRAIN_EPOCHS (2), BENCH_TRAIN512 ("4x4 8x2"),
 # BENCH_MALLOC_ROUNDS (2), BENCH_MODEL_OUT (BENCHMARKS-MODEL.md), BENCH_MODEL_WORK (keep the raw
-# JSON there), CARGO.
+# JSON there), BENCH_ISA (unset; `avx2` runs candle's own kernels as on a CPU without AVX-512,
+# see crates/bench/src/bin/model_bench.rs), CARGO.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CARGO=${CARGO:-cargo}

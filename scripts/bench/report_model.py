@@ -169,8 +169,12 @@ def main():
       f"work while it ran: 1-minute load average {min(load_vals):.1f} to {max(load_vals):.1f} "
       f"(median {statistics.median(load_vals):.1f}) read before and after each measurement")
     p(f"- code: {rev}{dirty}; {sh('rustc', '--version')}, release profile; candle-core/candle-nn 0.11 "
-      f"over the `gemm` crate with its AVX-512 (`x86-v4`) kernels, and our packed AVX-512 product "
-      f"(`crates/model/src/packed.rs`) for attention and linear layers of up to 512 rows where the CPU has AVX-512")
+      f"over the `gemm` crate with its AVX-512 (`x86-v4`) kernels where the CPU has AVX-512, and our packed "
+      f"products (`crates/model/src/packed/`: AVX-512, AVX2+FMA or NEON tiles) for attention and linear "
+      f"layers of up to 512 rows; this run's packed products: **{infer_any.get('packed_isa') or 'none'}**"
+      + (f" (`BENCH_ISA={os.environ['BENCH_ISA']}`: our own kernels capped to that instruction set as on a CPU "
+         f"without AVX-512; the `gemm` crate, which takes training and linear layers over 512 rows, and "
+         f"PyTorch and ONNX Runtime keep AVX-512)" if os.environ.get("BENCH_ISA") else ""))
     p(f"- PyTorch side: torch {torch_v} (PyPI, MKL/oneDNN inside), transformers {tf_v}, eager mode "
       f"(no torch.compile, no TorchScript), float32, attention `{attn}`, `torch.inference_mode()`, "
       f"in the bench-only venv `{a.venv}`")
