@@ -152,11 +152,12 @@ impl Linear {
         })
     }
 
-    /// Packs the weight once for the packed products (a no-op on CPUs where they do not run). Only for a
-    /// layer whose weight will not change: an inference model, never one being trained.
+    /// Packs the weight once for the packed products, where this CPU multiplies such a layer
+    /// through them ([`crate::kernels::packs`]; a no-op elsewhere). Only for a layer whose
+    /// weight will not change: an inference model, never one being trained.
     pub fn pack(&mut self) -> Result<()> {
-        if packed::available() {
-            let (out, inp) = self.w.dims2()?;
+        let (out, inp) = self.w.dims2()?;
+        if packed::isa().is_some_and(|isa| crate::kernels::packs(isa, inp, out)) {
             let w: Vec<f32> = self.w.flatten_all()?.to_vec1()?;
             self.packed = Some(Arc::new(PackedMatrix::from_weight(&w, out, inp)));
         }

@@ -24,7 +24,8 @@
 //!
 //! Each subcommand prints one JSON object on stdout. `BENCH_ISA=avx2` (or `baseline`) caps the
 //! instruction sets of the model crate's own kernels, so that an AVX-512 machine runs them as
-//! an AVX2-only CPU would (`model::speed::set_isa_ceiling`; the `gemm` crate keeps its own).
+//! an AVX2-only CPU would (`model::speed::set_isa_ceiling`; the `gemm` crate keeps its own);
+//! `BENCH_PACKED=0` turns the packed products off (the `gemm` crate's path everywhere).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -350,6 +351,9 @@ fn main() -> anyhow::Result<()> {
     let a = Args::parse(&argv[1..])?;
     if let Ok(isa) = std::env::var("BENCH_ISA") {
         model::speed::set_isa_ceiling(isa.parse().map_err(anyhow::Error::msg)?);
+    }
+    if std::env::var("BENCH_PACKED").is_ok_and(|v| v == "0") {
+        model::speed::set_packed_enabled(false);
     }
     let out = match cmd.as_str() {
         "texts" => texts(&a)?,

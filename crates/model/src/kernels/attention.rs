@@ -57,8 +57,10 @@ impl CustomOp2 for AttentionOp {
         let (qkv, mask) = (slice(s1, l1)?, slice(s2, l2)?);
         let heads = self.heads;
         let d = h / heads;
-        // Chosen here, on the caller's thread, for every task.
-        let isa = packed::isa();
+        // Chosen here, on the caller's thread, for every task. AVX-512 only: on AVX2 (and NEON,
+        // unmeasured) the gemm crate runs these per-head products faster than the 6 × 16 tile
+        // (0.75-0.8× of it, `BENCH_ISA=avx2` matmul example; `kernels::packs`).
+        let isa = packed::isa().filter(|&isa| isa == packed::Isa::Avx512);
         let use_packed = isa.is_some();
         // The packed products write every element of ctx (each head its d columns of every
         // row) without reading it, so it need not be zeroed first.

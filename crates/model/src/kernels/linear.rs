@@ -27,6 +27,18 @@ pub enum Activation {
 /// figures are in `BENCHMARKS-MODEL.md`, "Kernel timings formerly in code comments".
 pub const PACKED_MAX_ROWS: usize = 512;
 
+/// Whether a linear layer of `inp` → `out` features multiplies through [`packed::matmul`] on
+/// `isa` (up to [`PACKED_MAX_ROWS`] rows). On AVX-512, every layer. On AVX2 and NEON only the
+/// deep, narrow ones (`inp ≥ 2 · out`: the feed-forward output, 1536 → 384 in MiniLM), where
+/// the `gemm` crate, packing the weight again on every call, runs at half its speed and the
+/// packed product at twice it; for the other shapes the 6 × 16 tile reaches 0.8-0.9× of the
+/// `gemm` crate (measured on an AVX-512 machine with the AVX2 tile against the gemm crate's
+/// AVX-512 kernels, `BENCH_ISA=avx2 cargo run --release -p model --example matmul`; NEON:
+/// not measured, no arm64 machine, so the same rule). `BENCHMARKS-MODEL.md` has the figures.
+pub fn packs(isa: packed::Isa, inp: usize, out: usize) -> bool {
+    isa == packed::Isa::Avx512 || inp >= 2 * out
+}
+
 struct LinearOp {
     act: Activation,
     /// Dropout probability and seed applied to the output; `p == 0` for none.
@@ -65,7 +77,7 @@ impl CustomOp3 for LinearOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, inp, out) = Self::dims(l1, l2)?;
         let (x, w, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let isa = packed::isa().filter(|_| rows <= PACKED_MAX_ROWS);
+        let isa = packed::isa().filter(|&isa| rows <= PACKED_MAX_ROWS && packs(isa, inp, out));
         let y = if let Some(isa) = isa {
             let fresh;
             let pw = match &self.packed {

@@ -38,7 +38,7 @@ pub use adamw::{sum_squares, AdamWUpdate};
 pub use attention::{attention, attention_first_query};
 pub use dropout::dropout;
 pub use layer_norm::layer_norm;
-pub use linear::{linear, Activation, PACKED_MAX_ROWS};
+pub use linear::{linear, packs, Activation, PACKED_MAX_ROWS};
 
 /// The `gemm` crate's product on strided views, for [`crate::speed`].
 pub(crate) use gemm::{matmul as gemm_matmul, View};

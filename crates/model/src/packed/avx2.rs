@@ -10,6 +10,8 @@ use super::{HALF, NR, PREFETCH};
 
 /// Rows per tile: 6 rows × 2 registers = 12 accumulators (+ 2 of B + 1 of A).
 pub(super) const MR: usize = 6;
+/// Depth steps per prefetch.
+const UNROLL: usize = 8;
 
 /// One `M × 16` tile of C over depth `k`: `C = A · B` (`+ C` with `load_c`), B being `k`
 /// rows of 16 floats [`NR`] apart (one half of a panel); only the first `cols` of the 16
@@ -34,21 +36,28 @@ pub(super) unsafe fn tile<const M: usize>(
 ) {
     let mut lo = [_mm256_setzero_ps(); M];
     let mut hi = [_mm256_setzero_ps(); M];
+    // The rows of A, and the depth in steps of UNROLL (one prefetch each) then the rest.
+    let rows: [*const f32; M] = std::array::from_fn(|r| a.wrapping_add(r * lda));
     let mut bp = b;
-    for p in 0..k {
+    let mut p = 0;
+    while p < k {
+        let steps = UNROLL.min(k - p);
         // SAFETY: the caller's bounds: k rows of the half panel, M rows of A of k elements;
         // a prefetch past the panel's end is harmless.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PREFETCH * NR) as *const i8);
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            for r in 0..M {
-                let av = _mm256_set1_ps(*a.add(r * lda + p));
-                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+            for u in 0..steps {
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                for r in 0..M {
+                    let av = _mm256_broadcast_ss(&*rows[r].add(p + u));
+                    lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                    hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+                }
+                bp = bp.add(NR);
             }
-            bp = bp.add(NR);
         }
+        p += steps;
     }
     for r in 0..M {
         // SAFETY: row r of C holds `cols` elements from c + r·ldc; a whole row (16) is
