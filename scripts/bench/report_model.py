@@ -151,6 +151,7 @@ def main():
     torch_v, tf_v = (versions + ["?", "?"])[:2]
     first_tok = a.train_tokens.split()[0]
     infer_any = load(next(work.glob("infer_torch_*_1.json")))
+    infer_candle = load(next(work.glob("infer_candle_*_1.json")))
     attn = infer_any.get("attn_implementation", "?")
 
     p("# Benchmarks: the model, candle against PyTorch and ONNX Runtime")
@@ -171,7 +172,7 @@ def main():
     p(f"- code: {rev}{dirty}; {sh('rustc', '--version')}, release profile; candle-core/candle-nn 0.11 "
       f"over the `gemm` crate with its AVX-512 (`x86-v4`) kernels where the CPU has AVX-512, and our packed "
       f"products (`crates/model/src/packed/`: AVX-512, AVX2+FMA or NEON tiles) for attention and linear "
-      f"layers of up to 512 rows; this run's packed products: **{infer_any.get('packed_isa') or 'none'}**"
+      f"layers of up to 512 rows; this run's packed products: **{infer_candle.get('packed_isa') or 'none'}**"
       + (f" (`BENCH_ISA={os.environ['BENCH_ISA']}`: our own kernels capped to that instruction set as on a CPU "
          f"without AVX-512; the `gemm` crate, which takes training and linear layers over 512 rows, and "
          f"PyTorch and ONNX Runtime keep AVX-512)" if os.environ.get("BENCH_ISA") else ""))
@@ -287,24 +288,25 @@ def main():
     p("")
     roofline(p, work, first_tok, toks, infer_any["texts"], med, sides, name, infer_any.get("threads") or 2)
 
-    # 512-token training memory.
-    p("## 3. Peak memory of 512-token training")
-    p("")
-    p("Short runs (2 optimiser steps, the first examples of the training split) at 512 tokens; "
-      "peak RSS of the whole process. The micro-batch is what one forward/backward holds; gradient "
-      "accumulation (`calltype train --grad-accum`, `TrainConfig::grad_accum`) keeps the effective "
-      "batch at micro × accumulation.")
-    p("")
-    p("| micro-batch × accumulation | effective batch | candle peak RSS | fits in 8 GB | candle s/step | PyTorch peak RSS | PyTorch s/step |")
-    p("|---|---:|---:|---|---:|---:|---:|")
-    for spec in a.train512.split():
-        c = load(work / f"train512_candle_{spec}.json")
-        t = load(work / f"train512_torch_{spec}.json")
-        m, acc = spec.split("x")
-        p(f"| {m} × {acc} | {int(m) * int(acc)} | {gib(c['peak_rss'])} | "
-          f"{'yes' if c['peak_rss'] < GB8 else '**no**'} | {statistics.median(c['step_s'] or [c['total_s']]):.1f} | "
-          f"{gib(t['peak_rss'])} | {statistics.median(t['step_s']):.1f} |")
-    p("")
+    # 512-token training memory (when the run measured it).
+    if a.train512.split():
+        p("## 3. Peak memory of 512-token training")
+        p("")
+        p("Short runs (2 optimiser steps, the first examples of the training split) at 512 tokens; "
+          "peak RSS of the whole process. The micro-batch is what one forward/backward holds; gradient "
+          "accumulation (`calltype train --grad-accum`, `TrainConfig::grad_accum`) keeps the effective "
+          "batch at micro × accumulation.")
+        p("")
+        p("| micro-batch × accumulation | effective batch | candle peak RSS | fits in 8 GB | candle s/step | PyTorch peak RSS | PyTorch s/step |")
+        p("|---|---:|---:|---|---:|---:|---:|")
+        for spec in a.train512.split():
+            c = load(work / f"train512_candle_{spec}.json")
+            t = load(work / f"train512_torch_{spec}.json")
+            m, acc = spec.split("x")
+            p(f"| {m} × {acc} | {int(m) * int(acc)} | {gib(c['peak_rss'])} | "
+              f"{'yes' if c['peak_rss'] < GB8 else '**no**'} | {statistics.median(c['step_s'] or [c['total_s']]):.1f} | "
+              f"{gib(t['peak_rss'])} | {statistics.median(t['step_s']):.1f} |")
+        p("")
     # The allocator.
     kept = sorted(work.glob("malloc_keep_*.json"))
     if kept:
