@@ -27,18 +27,33 @@ impl std::str::FromStr for StoreArg {
     }
 }
 
-/// Runs `f` with the store `arg` names. `endpoint_url` points the S3 client elsewhere
-/// (moto, LocalStack); otherwise the usual AWS configuration chain applies.
-pub async fn with_store<T>(
-    arg: &StoreArg,
-    endpoint_url: Option<&str>,
-    f: impl AsyncStoreFn<T>,
-) -> Result<T> {
-    match arg {
-        StoreArg::Local(dir) => f.call(LocalStore::new(dir)?).await,
-        StoreArg::S3 { bucket } => {
-            let client = store_s3::s3_client(endpoint_url).await;
-            f.call(S3Store::new(client, bucket.clone())).await
+/// The flags naming the bucket a command works on and where calltype's objects sit in it:
+/// one set for `ingest`, `classify` and `suggest`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Bucket {
+    /// The bucket: a local directory (the embedded default) or s3://BUCKET.
+    #[arg(long, default_value = "local-bucket")]
+    pub store: StoreArg,
+    /// S3 endpoint URL (for moto or another S3-compatible server).
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    pub endpoint_url: Option<String>,
+    /// The prefix of calltype's objects in the bucket: masters, labeled parts, quarantine and
+    /// state.
+    #[arg(long, default_value = "calltype/")]
+    pub prefix: String,
+}
+
+impl Bucket {
+    /// Runs `f` with the store these flags name. `endpoint_url` points the S3 client
+    /// elsewhere (moto, LocalStack); otherwise the usual AWS configuration chain applies.
+    pub async fn with<T>(&self, f: impl AsyncStoreFn<T>) -> Result<T> {
+        let endpoint_url = self.endpoint_url.as_deref();
+        match &self.store {
+            StoreArg::Local(dir) => f.call(LocalStore::new(dir)?).await,
+            StoreArg::S3 { bucket } => {
+                let client = store_s3::s3_client(endpoint_url).await;
+                f.call(S3Store::new(client, bucket.clone())).await
+            }
         }
     }
 }

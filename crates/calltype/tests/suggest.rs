@@ -121,6 +121,33 @@ fn check_list(rows: &[BTreeMap<String, String>], n: usize, labeled: &BTreeSet<St
     }
 }
 
+/// `calltype suggest --store BUCKET --n N --out OUT` with `by` (`--backbone DIR` or `--model
+/// DIR`) and the `--labeled` CSV if any; windows of 64 tokens without a model.
+fn suggest_args<'a>(
+    bucket: &'a Path,
+    by: [&'a str; 2],
+    labeled: Option<&'a Path>,
+    n: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "suggest",
+        "--store",
+        s(bucket),
+        by[0],
+        by[1],
+        "--n",
+        n,
+        "--out",
+        s(out),
+    ];
+    args.extend(["--max-tokens", "64"]);
+    if let Some(l) = labeled {
+        args.extend(["--labeled", s(l)]);
+    }
+    args
+}
+
 fn tiny_bert() -> Option<PathBuf> {
     testdata::shared("parity/tiny-bert")
 }
@@ -140,21 +167,13 @@ fn without_a_model_suggestions_cover_the_calls_once_and_skip_labeled_ones() {
     let labeled: BTreeSet<String> = ids[..5].iter().map(|id| id.to_string()).collect();
 
     let out = work.path().join("to-label.csv");
-    let args = [
-        "suggest",
-        "--store",
-        s(bucket.path()),
-        "--backbone",
-        s(&tiny),
-        "--labeled",
-        s(&labeled_csv),
-        "--n",
+    let args = suggest_args(
+        bucket.path(),
+        ["--backbone", s(&tiny)],
+        Some(&labeled_csv),
         "20",
-        "--max-tokens",
-        "64",
-        "--out",
-        s(&out),
-    ];
+        &out,
+    );
     let stderr = ok(&args);
     assert!(stderr.contains("20 call(s) to label"), "{stderr}");
     assert!(
@@ -172,21 +191,13 @@ fn without_a_model_suggestions_cover_the_calls_once_and_skip_labeled_ones() {
 
     // More than there are: every call not labeled, once.
     let all = work.path().join("all.csv");
-    ok(&[
-        "suggest",
-        "--store",
-        s(bucket.path()),
-        "--backbone",
-        s(&tiny),
-        "--labeled",
-        s(&labeled_csv),
-        "--n",
+    ok(&suggest_args(
+        bucket.path(),
+        ["--backbone", s(&tiny)],
+        Some(&labeled_csv),
         "500",
-        "--max-tokens",
-        "64",
-        "--out",
-        s(&all),
-    ]);
+        &all,
+    ));
     check_list(&rows(&all), 115, &labeled);
 }
 
@@ -196,19 +207,13 @@ fn a_filled_in_list_trains_and_is_never_overwritten() {
     let bucket = ingested_bucket();
     let work = tempfile::tempdir().expect("tempdir");
     let out = work.path().join("to-label.csv");
-    ok(&[
-        "suggest",
-        "--store",
-        s(bucket.path()),
-        "--backbone",
-        s(&tiny),
-        "--n",
+    ok(&suggest_args(
+        bucket.path(),
+        ["--backbone", s(&tiny)],
+        None,
         "16",
-        "--max-tokens",
-        "64",
-        "--out",
-        s(&out),
-    ]);
+        &out,
+    ));
     // The person labels the first 12 and leaves 4 for later.
     let known = sample_labels();
     let mut r = csv::Reader::from_path(&out).expect("read");
@@ -262,35 +267,25 @@ fn a_filled_in_list_trains_and_is_never_overwritten() {
     assert_eq!(trained, filled.values().cloned().collect());
 
     // A list holding labels is never overwritten; given with --labeled, its calls are done.
-    let (success, _, stderr) = calltype(&[
-        "suggest",
-        "--store",
-        s(bucket.path()),
-        "--backbone",
-        s(&tiny),
-        "--n",
+    let (success, _, stderr) = calltype(&suggest_args(
+        bucket.path(),
+        ["--backbone", s(&tiny)],
+        None,
         "4",
-        "--out",
-        s(&out),
-    ]);
+        &out,
+    ));
     assert!(
         !success && stderr.contains("already holds 12 label(s)"),
         "{stderr}"
     );
     let next = work.path().join("next.csv");
-    ok(&[
-        "suggest",
-        "--store",
-        s(bucket.path()),
-        "--model",
-        s(&model),
-        "--labeled",
-        s(&out),
-        "--n",
+    ok(&suggest_args(
+        bucket.path(),
+        ["--model", s(&model)],
+        Some(&out),
         "10",
-        "--out",
-        s(&next),
-    ]);
+        &next,
+    ));
     let done: BTreeSet<String> = filled.keys().cloned().collect();
     let rows = rows(&next);
     check_list(&rows, 10, &done);

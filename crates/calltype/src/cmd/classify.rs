@@ -14,19 +14,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use master_csv::Layout;
 use store::ObjectStore;
 
-use crate::target::{with_store, AsyncStoreFn, StoreArg};
+use crate::target::{AsyncStoreFn, Bucket, StoreArg};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bucket: a local directory (the embedded default) or s3://BUCKET.
-    #[arg(long, default_value = "local-bucket")]
-    store: StoreArg,
-    /// S3 endpoint URL (for moto or another S3-compatible server).
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
-    endpoint_url: Option<String>,
-    /// Output prefix for masters, labeled parts and state.
-    #[arg(long, default_value = "calltype/")]
-    prefix: String,
+    #[command(flatten)]
+    bucket: Bucket,
     /// A trained model directory, run in-process.
     #[arg(
         long,
@@ -65,13 +58,17 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let report = with_store(&args.store, args.endpoint_url.as_deref(), Run(&args)).await?;
+        let report = args.bucket.with(Run(&args)).await?;
         if args.json || !std::io::stdout().is_terminal() {
             println!("{}", serde_json::to_string(&report)?);
         } else {
             println!(
                 "{}",
-                summary(&report, &store_name(&args.store), &args.prefix)
+                summary(
+                    &report,
+                    &store_name(&args.bucket.store),
+                    &args.bucket.prefix
+                )
             );
         }
         if let Some(e) = &report.error {
@@ -92,7 +89,7 @@ struct Run<'a>(&'a Args);
 impl AsyncStoreFn<RunReport> for Run<'_> {
     async fn call<S: ObjectStore + 'static>(self, store: S) -> Result<RunReport> {
         let args = self.0;
-        let layout = Layout::new(&args.prefix);
+        let layout = Layout::new(&args.bucket.prefix);
         let today = args
             .today
             .unwrap_or_else(|| chrono::Utc::now().date_naive());

@@ -10,19 +10,12 @@ use master_csv::{encode::present_contacts, Layout};
 use store::cas::RetryPolicy;
 use store::ObjectStore;
 
-use crate::target::{with_store, AsyncStoreFn, StoreArg};
+use crate::target::{AsyncStoreFn, Bucket};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bucket: a local directory (the embedded default) or s3://BUCKET.
-    #[arg(long, default_value = "local-bucket")]
-    store: StoreArg,
-    /// S3 endpoint URL (for moto or another S3-compatible server).
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
-    endpoint_url: Option<String>,
-    /// Output prefix for masters, quarantine and state.
-    #[arg(long, default_value = "calltype/")]
-    prefix: String,
+    #[command(flatten)]
+    bucket: Bucket,
     /// Which copy of each analysis to ingest.
     #[arg(long, default_value = "redacted")]
     copy: Copy,
@@ -40,7 +33,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let report = with_store(&args.store, args.endpoint_url.as_deref(), Run(&args)).await?;
+        let report = args.bucket.with(Run(&args)).await?;
         println!("{}", serde_json::to_string(&report)?);
         if report.failed > 0 {
             bail!(
@@ -58,7 +51,7 @@ impl AsyncStoreFn<BatchReport> for Run<'_> {
     async fn call<S: ObjectStore + 'static>(self, store: S) -> Result<BatchReport> {
         let args = self.0;
         let settings = Settings {
-            layout: Layout::new(&args.prefix),
+            layout: Layout::new(&args.bucket.prefix),
             copy: args.copy,
             participants: args.participants,
             ..Settings::default()

@@ -13,22 +13,15 @@ use model::{Classifier, LongText, Pool, SentenceEmbedder};
 use store::ObjectStore;
 
 use crate::suggest;
-use crate::target::{with_store, AsyncStoreFn, StoreArg};
+use crate::target::{AsyncStoreFn, Bucket};
 
 /// The CSV's columns: `label` is left empty for the person to fill in.
 pub const COLUMNS: [&str; 5] = ["contact_id", "excerpt", "suggested_label", "score", "label"];
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bucket: a local directory or s3://BUCKET.
-    #[arg(long, default_value = "local-bucket")]
-    store: StoreArg,
-    /// S3 endpoint URL (for moto or another S3-compatible server).
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
-    endpoint_url: Option<String>,
-    /// The prefix of the masters.
-    #[arg(long, default_value = "calltype/")]
-    prefix: String,
+    #[command(flatten)]
+    bucket: Bucket,
     /// A trained model: suggest the calls it is least sure of. Without it: the calls that
     /// cover the kinds of calls there are, by the backbone's sentence embeddings.
     #[arg(long)]
@@ -79,11 +72,7 @@ pub fn run(args: Args) -> Result<()> {
         done.extend(labeled_ids(path)?);
     }
     let rt = tokio::runtime::Runtime::new()?;
-    let calls = rt.block_on(with_store(
-        &args.store,
-        args.endpoint_url.as_deref(),
-        Masters(&args.prefix),
-    ))?;
+    let calls = rt.block_on(args.bucket.with(Masters(&args.bucket.prefix)))?;
     let total = calls.len();
     let calls: Vec<(String, String)> = calls
         .into_iter()
