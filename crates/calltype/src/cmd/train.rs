@@ -37,15 +37,16 @@ pub struct Args {
     /// Seed of the split, head initialisation, shuffling and dropout.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
+    /// Passes over the training set [default: 5; a few-shot set, under 32 examples a label on
+    /// average, trains for about a thousand optimiser steps, 5 to 40 epochs].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Examples per micro-batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 5e-5)]
-    lr: f64,
+    /// Peak learning rate [default: 5e-5; 2e-4 for a few-shot set, see --epochs].
+    #[arg(long)]
+    lr: Option<f64>,
     /// Token budget per sequence, [CLS]/[SEP] included: a call over it trains as the bag of
     /// its windows of this size (see --long-calls).
     #[arg(long, default_value_t = 256)]
@@ -132,12 +133,25 @@ pub fn run(mut args: Args) -> Result<()> {
         known.len(),
         dev.len()
     );
+    let (epochs, lr) =
+        model::default_schedule(train.len(), known.len(), args.batch_size, args.grad_accum);
+    if train.len() < model::FEW_SHOT_PER_LABEL * known.len()
+        && (args.epochs.is_none() || args.lr.is_none())
+    {
+        eprintln!(
+            "few labels ({:.1} examples a label): {} epochs at lr {:e} unless --epochs/--lr say \
+             otherwise",
+            train.len() as f64 / known.len() as f64,
+            args.epochs.unwrap_or(epochs),
+            args.lr.unwrap_or(lr)
+        );
+    }
 
     let cfg = TrainConfig {
-        epochs: args.epochs,
+        epochs: args.epochs.unwrap_or(epochs),
         batch_size: args.batch_size,
         grad_accum: args.grad_accum,
-        lr: args.lr,
+        lr: args.lr.unwrap_or(lr),
         max_tokens: args.max_tokens,
         seed: args.seed,
         label_smoothing: args.label_smoothing,
