@@ -266,6 +266,7 @@ def long_section(out, work, stamp_line):
 STAR_TITLE = "STAR subflow (24 call types), train -> dev"
 B77_TITLE = "Banking77 (77 intents), our seeded 10% dev split"
 LONG_TITLE = "Long calls: the long-call benchmark, by position and length"
+FEW_TITLE = "Banking77 with 10 labeled examples per intent (few-shot), 20 per intent for dev"
 
 
 def main():
@@ -293,6 +294,8 @@ def main():
         section(out, a.work, "banking77", B77_TITLE, "accuracy >= 92%", lambda r: r["accuracy"] >= 0.92,
                 "banking77-train", "banking77-eval", line) or keep(out, kept, B77_TITLE),
         long_section(out, a.work, line) or keep(out, kept, LONG_TITLE),
+        section(out, a.work, "fewshot", FEW_TITLE, "accuracy >= 85%", lambda r: r["accuracy"] >= 0.85,
+                "fewshot-train", "fewshot-eval", line) or keep(out, kept, FEW_TITLE),
     ]
     if not any(made):
         raise SystemExit(f"nothing to report in {a.work}")

@@ -4,12 +4,15 @@
 #
 #   star      STAR subflow (24 call types): train on train/, evaluate on dev/      goal macro-F1 >= 0.99
 #   banking77 Banking77 (77 intents): our seeded, stratified 10% dev split        goal accuracy >= 92%
+#   fewshot   Banking77 with 10 labeled examples per intent (seeded), dev 20 per intent from the
+#             rest, trained with the plain command (the few-shot schedule is the default's):
+#             goal accuracy >= 85% (docs/few-labels.md)
 #   long      the long-call benchmark (scripts/long-calls/bench.py: STAR dev calls inside 1,000-5,000
 #             words of generic talk, early / middle / late), for the STAR model above and for one
 #             trained with the same command and settings on STAR train where a third of the calls
 #             are wrapped in a disjoint pool of generic talk (docs/long-calls.md)
 #
-# Knobs: QUALITY_SECTIONS ("star banking77 long"), QUALITY_WORK (quality-out, kept: models and
+# Knobs: QUALITY_SECTIONS ("star banking77 long fewshot"), QUALITY_WORK (quality-out, kept: models and
 # reports), QUALITY_OUT (QUALITY.md), CALLTYPE_SHARED (../shared), CARGO, RAYON_NUM_THREADS,
 # QUALITY_BENCH_PER_CELL (2: calls per label in each position x length cell of the benchmark),
 # QUALITY_BIN (a calltype binary to use instead of building the release CLI) and
@@ -20,13 +23,13 @@ CARGO=${CARGO:-cargo}
 SHARED=${CALLTYPE_SHARED:-../shared}
 WORK=${QUALITY_WORK:-quality-out}
 OUT=${QUALITY_OUT:-QUALITY.md}
-SECTIONS=${QUALITY_SECTIONS:-star banking77 long}
+SECTIONS=${QUALITY_SECTIONS:-star banking77 long fewshot}
 PER_CELL=${QUALITY_BENCH_PER_CELL:-2}
 BACKBONE=${QUALITY_BACKBONE:-models/all-MiniLM-L6-v2}
 STAR=$SHARED/datasets/star-contactlens
 B77=$SHARED/datasets/banking77/train.csv
 needs=("$STAR/train" "$STAR/dev")
-[[ " $SECTIONS " == *" banking77 "* ]] && needs+=("$B77")
+[[ " $SECTIONS " == *" banking77 "* || " $SECTIONS " == *" fewshot "* ]] && needs+=("$B77")
 for need in "${needs[@]}"; do
   [[ -e $need ]] || { echo "missing $need: the quality runs need ../shared (or CALLTYPE_SHARED)" >&2; exit 1; }
 done
@@ -73,6 +76,18 @@ if [[ " $SECTIONS " == *" banking77 "* ]]; then
     --epochs 8 --label-smoothing 0.1 --out "$WORK/banking77"
   step banking77-eval "$bin" eval --model "$WORK/banking77" "${b77[@]}" --split dev \
     --report "$WORK/banking77-report"
+fi
+
+if [[ " $SECTIONS " == *" fewshot "* ]]; then
+  python3 scripts/quality/split.py "$B77" "$WORK/banking77-few10.csv" --label-column category \
+    --train-per-label 10 --dev-per-label 20 --seed 42 >&2
+  few=(--data "$WORK/banking77-few10.csv" --text-column text --label-column category)
+  rm -rf "$WORK/fewshot"
+  # No --epochs or --lr: what a user with few labels gets (model::default_schedule).
+  step fewshot-train "$bin" train --backbone "$BACKBONE" "${few[@]}" --split train \
+    --dev "$WORK/banking77-few10.csv" --dev-split dev --max-tokens 64 --out "$WORK/fewshot"
+  step fewshot-eval "$bin" eval --model "$WORK/fewshot" "${few[@]}" --split dev \
+    --report "$WORK/fewshot-report"
 fi
 
 if [[ " $SECTIONS " == *" long "* ]]; then
