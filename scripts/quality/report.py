@@ -297,6 +297,12 @@ def main():
         section(out, a.work, "fewshot", FEW_TITLE, "accuracy >= 85%", lambda r: r["accuracy"] >= 0.85,
                 "fewshot-train", "fewshot-eval", line) or keep(out, kept, FEW_TITLE),
     ]
+    # Sections of the previous file under a title this script no longer writes (e.g. an older
+    # long-call table) are kept as they were, after the others: nothing measured is dropped.
+    known = {STAR_TITLE, B77_TITLE, LONG_TITLE, FEW_TITLE}
+    for title, text in kept.items():
+        if title not in known:
+            out.append(text)
     if not any(made):
         raise SystemExit(f"nothing to report in {a.work}")
     print("\n".join(out))
