@@ -32,8 +32,8 @@ port=${INVOKE_PORT:-$((9300 + RANDOM % 500))}
 watch_log=$(mktemp); fn_log=$(mktemp)
 setsid cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >"$watch_log" 2>&1 &
 watch=$!
-function=""
-trap 'kill $function 2>/dev/null || true; kill -- -$watch 2>/dev/null || true
+fn_pid=""
+trap 'kill $fn_pid 2>/dev/null || true; kill -- -$watch 2>/dev/null || true
       wait 2>/dev/null || true; rm -f "$watch_log" "$fn_log"' EXIT
 for _ in $(seq 1 60); do
   (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
@@ -44,7 +44,7 @@ CALLTYPE_BUCKET=${CALLTYPE_BUCKET:-calltype-demo} CALLTYPE_LOCAL_DIR=$(cd "$dir"
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$fn" AWS_LAMBDA_FUNCTION_NAME="$fn" \
   AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=${AWS_LAMBDA_FUNCTION_MEMORY_SIZE:-4096} \
   "$bin" >"$fn_log" 2>&1 &
-function=$!
+fn_pid=$!
 for ev in "$@"; do
   out=$(cargo lambda invoke "$fn" -A 127.0.0.1 -P "$port" --data-file "$ev" --output-format json) || {
     echo "invoke $fn with $ev failed" >&2; tail -20 "$fn_log" "$watch_log" >&2; exit 1; }

@@ -59,7 +59,7 @@ pub use error::ModelError;
 pub use metrics::{evaluate, report, ClassMetrics, EvalReport};
 pub use tokenize::{LongText, Pool};
 pub use train::{
-    activation_bytes, default_long_text, default_schedule, fit_temperature, plan_batches,
-    step_bytes, train, BagTraining, DevStats, EpochLog, TrainConfig, TrainProgress, TrainReport,
-    FEW_SHOT_PER_LABEL, TRAINING_LOG,
+    activation_bytes, default_long_text, default_schedule, fit_temperature, is_few_shot,
+    plan_batches, step_bytes, train, BagTraining, DevStats, EpochLog, TrainConfig, TrainProgress,
+    TrainReport, FEW_SHOT_PER_LABEL, TRAINING_LOG,
 };

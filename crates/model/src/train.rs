@@ -145,6 +145,12 @@ pub const FEW_SHOT_MIN_STEPS: usize = 960;
 /// The peak learning rate of a few-shot set ([`default_schedule`]).
 pub const FEW_SHOT_LR: f64 = 2e-4;
 
+/// Whether `examples` over `labels` is a few-shot set: under [`FEW_SHOT_PER_LABEL`] examples a
+/// label on average ([`default_schedule`]).
+pub fn is_few_shot(examples: usize, labels: usize) -> bool {
+    examples < FEW_SHOT_PER_LABEL * labels.max(1)
+}
+
 /// The epochs and peak learning rate a training set of `examples` over `labels` gets when the
 /// user names neither: [`TrainConfig`]'s defaults (5 epochs at 5e-5) from
 /// [`FEW_SHOT_PER_LABEL`] examples per label up; a smaller, few-shot set trains at
@@ -160,7 +166,7 @@ pub fn default_schedule(
     grad_accum: usize,
 ) -> (usize, f64) {
     let d = TrainConfig::default();
-    if examples >= FEW_SHOT_PER_LABEL * labels.max(1) {
+    if !is_few_shot(examples, labels) {
         return (d.epochs, d.lr);
     }
     let per_step = (batch_size * grad_accum).max(1);

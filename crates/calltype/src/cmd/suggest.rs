@@ -236,12 +236,12 @@ fn by_doubt(clf: &Classifier, calls: &[(String, String)], n: usize) -> Result<Ve
         let bag: Vec<&[f32]> = logits.iter().map(Vec::as_slice).collect();
         let probs = model::pool_logits(&bag, pool, s.temperature, clf.labels().len());
         let (top, p, margin) = suggest::top_two(&probs);
-        let loudest = (0..logits.len())
-            .max_by(|&a, &b| {
-                let p = |w: usize| model::softmax(&logits[w], s.temperature)[top];
-                p(a).total_cmp(&p(b)).then(b.cmp(&a))
-            })
-            .unwrap_or(0);
+        // The window whose own probability of the predicted label is the largest.
+        let for_top: Vec<f32> = logits
+            .iter()
+            .map(|l| model::softmax(l, s.temperature)[top])
+            .collect();
+        let loudest = suggest::top_two(&for_top).0;
         tops.push(top);
         margins.push(margin);
         shown.push((excerpt(text, &ws[loudest].span), p));

@@ -135,8 +135,7 @@ pub fn run(mut args: Args) -> Result<()> {
     );
     let (epochs, lr) =
         model::default_schedule(train.len(), known.len(), args.batch_size, args.grad_accum);
-    if train.len() < model::FEW_SHOT_PER_LABEL * known.len()
-        && (args.epochs.is_none() || args.lr.is_none())
+    if model::is_few_shot(train.len(), known.len()) && (args.epochs.is_none() || args.lr.is_none())
     {
         eprintln!(
             "few labels ({:.1} examples a label): {} epochs at lr {:e} unless --epochs/--lr say \
