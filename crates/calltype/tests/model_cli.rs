@@ -726,3 +726,95 @@ fn the_saved_pooling_and_temperature_are_what_predict_and_eval_use() {
         hot[card]
     );
 }
+
+/// The `radius` tensor of a model's centroids.safetensors.
+fn centroid_radius(dir: &Path) -> f64 {
+    let bytes = std::fs::read(dir.join("centroids.safetensors")).expect("centroids saved");
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("header size")) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header");
+    let at = header["radius"]["data_offsets"][0]
+        .as_u64()
+        .expect("offset") as usize
+        + 8
+        + n;
+    f32::from_le_bytes(bytes[at..at + 4].try_into().expect("f32")) as f64
+}
+
+#[test]
+fn familiar_pooling_is_saved_by_train_and_used_by_predict_and_eval() {
+    let Some(t) = trained() else { return };
+    // train saved the familiar pooling and the centroids it needs.
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(t.model().join("calltype.json")).expect("settings"))
+            .expect("json");
+    assert_eq!(saved["long_text"]["pool"], "familiar", "{saved}");
+    let radius = centroid_radius(&t.model());
+    assert!(radius.is_finite() && radius > 0.0, "{radius}");
+
+    let dir = model_with_settings(
+        t,
+        &t.dir.path().join("familiar"),
+        serde_json::json!({
+            "max_tokens": 12,
+            "long_text": {"kind": "windows", "overlap": 2, "pool": "familiar"},
+            "batch_size": 4,
+            "temperature": 1.0
+        }),
+    );
+    let long = "hello and thank you for calling today, please hold the line while i check \
+                your details, my card was stolen and i need a new card, is there anything \
+                else, thank you for your patience and have a nice day";
+    let data = t.dir.path().join("familiar-long.csv");
+    write_csv(
+        &data,
+        &[("long-0".to_string(), long.to_string(), "card".to_string())],
+    );
+    let windows_out = t.dir.path().join("familiar-windows.jsonl");
+    ok(&[
+        "eval",
+        "--model",
+        s(&dir),
+        "--data",
+        s(&data),
+        "--report",
+        s(&t.dir.path().join("report-familiar")),
+        "--windows-out",
+        s(&windows_out),
+    ]);
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&windows_out)
+            .expect("windows")
+            .trim(),
+    )
+    .expect("json line");
+    let logits: Vec<Vec<f64>> = serde_json::from_value(line["windows"].clone()).expect("logits");
+    let distances: Vec<f64> = serde_json::from_value(line["distances"].clone()).expect("distances");
+    assert!(logits.len() > 2, "the text is windowed: {line}");
+    assert_eq!(distances.len(), logits.len());
+
+    // What predict must give: per label the largest log-probability over the windows within
+    // the radius (or the nearest window), then a softmax.
+    let bound = distances
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .max(radius);
+    let mut z = vec![f64::NEG_INFINITY; LABELS.len()];
+    for (l, _) in logits.iter().zip(&distances).filter(|(_, &d)| d <= bound) {
+        let max = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lse = max + l.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+        for (m, x) in z.iter_mut().zip(l) {
+            *m = m.max(x - lse);
+        }
+    }
+    let total: f64 = z.iter().map(|x| x.exp()).sum();
+    let (stdout, _) = ok(&["predict", "--model", s(&dir), "--all-scores", long]);
+    let got: Value = serde_json::from_str(stdout.trim()).expect("json line");
+    for (i, label) in LABELS.iter().enumerate() {
+        let p = got["scores"][*label].as_f64().expect("score");
+        assert!(
+            (p - z[i].exp() / total).abs() < 1e-4,
+            "{label}: {p} vs {z:?}"
+        );
+    }
+}

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::encoder::SequenceClassifier;
+use crate::familiar::Centroids;
 use crate::nn::{Batch, Ctx, Weights};
 use crate::tokenize::{LongText, Pool, TextEncoder};
 use crate::weights::load_classifier;
@@ -81,6 +82,22 @@ pub struct Classifier {
     labels: Vec<String>,
     settings: InferenceSettings,
     max_positions: usize,
+    centroids: Option<Centroids>,
+}
+
+/// Two row-per-sequence tables, in input order: logits and features (or features and logits,
+/// as each function says).
+type RowsPair = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
+/// One text's sequences as the model scored them: each window's logits (temperature not
+/// applied) and, when the model has centroids, its distance from the nearest label centre
+/// (`crate::familiar`; empty otherwise).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Windows {
+    /// Per sequence, one logit per label.
+    pub logits: Vec<Vec<f32>>,
+    /// Per sequence, its distance from the nearest label centre; empty without centroids.
+    pub distances: Vec<f32>,
 }
 
 impl Classifier {
@@ -90,7 +107,30 @@ impl Classifier {
         let (config, weights) = load_classifier(dir)?;
         let encoder = TextEncoder::load(dir)?;
         let settings = InferenceSettings::load(dir)?;
-        Self::from_parts(&config, config.labels.clone(), &weights, encoder, settings)
+        let mut clf =
+            Self::from_parts(&config, config.labels.clone(), &weights, encoder, settings)?;
+        clf.centroids = Centroids::load(dir)?;
+        if let Some(c) = &clf.centroids {
+            if c.centres.len() != clf.labels.len() {
+                return Err(ModelError::Data(format!(
+                    "{} has {} centres for {} labels",
+                    crate::familiar::CENTROIDS_FILE,
+                    c.centres.len(),
+                    clf.labels.len()
+                )));
+            }
+        }
+        Ok(clf)
+    }
+
+    /// Replaces the label centres familiar windows are judged by ([`Pool::Familiar`]).
+    pub fn set_centroids(&mut self, centroids: Option<Centroids>) {
+        self.centroids = centroids;
+    }
+
+    /// The label centres, when the model has them.
+    pub fn centroids(&self) -> Option<&Centroids> {
+        self.centroids.as_ref()
     }
 
     /// Builds a classifier from weights already in memory.
@@ -109,6 +149,7 @@ impl Classifier {
             labels,
             settings,
             max_positions: config.encoder.max_positions,
+            centroids: None,
         };
         clf.set_settings(settings);
         Ok(clf)
@@ -147,6 +188,20 @@ impl Classifier {
     }
 
     fn probabilities_on_pool(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self
+            .window_logits_on_pool(texts)?
+            .iter()
+            .map(|w| self.pool(w))
+            .collect())
+    }
+
+    /// Per text, its sequences' logits and distances ([`Windows`]): what [`Self::pool`]
+    /// turns into probabilities.
+    pub fn window_logits(&self, texts: &[&str]) -> Result<Vec<Windows>, ModelError> {
+        rayon::scope(|_| self.window_logits_on_pool(texts))
+    }
+
+    fn window_logits_on_pool(&self, texts: &[&str]) -> Result<Vec<Windows>, ModelError> {
         let s = self.settings;
         let mut owner: Vec<usize> = Vec::new();
         let mut segments: Vec<Vec<u32>> = Vec::new();
@@ -156,44 +211,93 @@ impl Classifier {
                 segments.push(ids);
             }
         }
-        let logits = self.logits_on_pool(&segments)?;
-        let pool = match s.long_text {
-            LongText::Windows { pool, .. } => pool,
-            LongText::HeadTail { .. } => Pool::Mean,
-        };
-        let n = self.labels.len();
-        let mut bags: Vec<Vec<&[f32]>> = vec![Vec::new(); texts.len()];
-        for (text, l) in owner.into_iter().zip(&logits) {
-            bags[text].push(l);
-        }
-        Ok(bags
-            .into_iter()
-            .map(|bag| pool_logits(&bag, pool, s.temperature, n))
-            .collect())
-    }
-
-    /// Logits of already tokenized sequences, in input order. Sequences are grouped by
-    /// length so that padding is small. Must run on the rayon pool (see [`Self::probabilities`]).
-    fn logits_on_pool(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let mut order: Vec<usize> = (0..seqs.len()).collect();
-        order.sort_by_key(|&j| seqs[j].len());
-        let mut out = vec![Vec::new(); seqs.len()];
-        let ctx = Ctx::eval();
-        for chunk in batches(&order, |j| seqs[j].len(), self.settings.batch_size) {
-            let rows: Vec<&[u32]> = chunk.iter().map(|&j| seqs[j].as_slice()).collect();
-            let batch = Batch::new(&rows, self.encoder.pad_id(), &Device::Cpu)?;
-            let logits: Vec<Vec<f32>> = self.model.forward(&batch, &ctx)?.to_vec2()?;
-            for (&j, l) in chunk.iter().zip(logits) {
-                out[j] = l;
+        let (logits, features) = self.outputs_on_pool(&segments, self.centroids.is_some())?;
+        let mut out: Vec<Windows> = vec![Windows::default(); texts.len()];
+        for (j, (text, l)) in owner.into_iter().zip(logits).enumerate() {
+            out[text].logits.push(l);
+            if let Some(c) = &self.centroids {
+                out[text].distances.push(c.distance(&features[j]));
             }
         }
         Ok(out)
     }
 
+    /// One text's probabilities from its [`Windows`], with the settings' pooling and
+    /// temperature ([`pool_logits`]); [`Pool::Familiar`] pools the familiar windows only
+    /// when the model has centroids.
+    pub fn pool(&self, windows: &Windows) -> Vec<f32> {
+        let pool = match self.settings.long_text {
+            LongText::Windows { pool, .. } => pool,
+            LongText::HeadTail { .. } => Pool::Mean,
+        };
+        self.pool_as(windows, pool)
+    }
+
+    /// [`Self::pool`] with `pool` in place of the settings' pooling.
+    pub fn pool_as(&self, windows: &Windows, pool: Pool) -> Vec<f32> {
+        let bag: Vec<&[f32]> = match (&self.centroids, pool) {
+            (Some(c), Pool::Familiar) if windows.distances.len() == windows.logits.len() => c
+                .familiar(&windows.distances)
+                .into_iter()
+                .map(|i| windows.logits[i].as_slice())
+                .collect(),
+            _ => windows.logits.iter().map(Vec::as_slice).collect(),
+        };
+        pool_logits(&bag, pool, self.settings.temperature, self.labels.len())
+    }
+
+    /// [`Windows`] of already tokenized sequences (one text's windows, say).
+    pub fn score_sequences(&self, seqs: &[Vec<u32>]) -> Result<Windows, ModelError> {
+        rayon::scope(|_| {
+            let with = self.centroids.is_some();
+            let (logits, features) = self.outputs_on_pool(seqs, with)?;
+            let distances = match &self.centroids {
+                Some(c) => features.iter().map(|f| c.distance(f)).collect(),
+                None => Vec::new(),
+            };
+            Ok(Windows { logits, distances })
+        })
+    }
+
+    /// Logits of already tokenized sequences, in input order, and their features when
+    /// `features` is set (else empty). Sequences are grouped by length so that padding is
+    /// small. Must run on the rayon pool (see [`Self::probabilities`]).
+    fn outputs_on_pool(&self, seqs: &[Vec<u32>], features: bool) -> Result<RowsPair, ModelError> {
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&j| seqs[j].len());
+        let mut logits = vec![Vec::new(); seqs.len()];
+        let mut feats = vec![Vec::new(); if features { seqs.len() } else { 0 }];
+        let ctx = Ctx::eval();
+        for chunk in batches(&order, |j| seqs[j].len(), self.settings.batch_size) {
+            let rows: Vec<&[u32]> = chunk.iter().map(|&j| seqs[j].as_slice()).collect();
+            let batch = Batch::new(&rows, self.encoder.pad_id(), &Device::Cpu)?;
+            let f = self.model.features(&batch, &ctx)?;
+            let l: Vec<Vec<f32>> = self.model.logits_of(&f)?.to_vec2()?;
+            for (&j, l) in chunk.iter().zip(l) {
+                logits[j] = l;
+            }
+            if features {
+                for (&j, f) in chunk.iter().zip(f.to_vec2::<f32>()?) {
+                    feats[j] = f;
+                }
+            }
+        }
+        Ok((logits, feats))
+    }
+
+    /// Features ([`SequenceClassifier::features`]) and logits of token-id sequences, in input
+    /// order: what `train` fits the centroids on.
+    pub fn sequence_features(&self, seqs: &[Vec<u32>]) -> Result<RowsPair, ModelError> {
+        rayon::scope(|_| {
+            let (logits, feats) = self.outputs_on_pool(seqs, true)?;
+            Ok((feats, logits))
+        })
+    }
+
     /// Logits of token-id sequences (`[CLS] … [SEP]`, within the model's positions), in
     /// input order, temperature not applied: what training uses to pick a long call's windows.
     pub fn sequence_logits(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
-        rayon::scope(|_| self.logits_on_pool(seqs))
+        rayon::scope(|_| Ok(self.outputs_on_pool(seqs, false)?.0))
     }
 
     /// Best label, its probability and all probabilities for each text.
@@ -217,7 +321,8 @@ impl Classifier {
 ///
 /// [`Pool::Max`]: per label the largest log-probability of any window, `z`, then
 /// `softmax(z / temperature)` (at temperature 1: each label's largest window probability,
-/// renormalised), the pooling training uses. [`Pool::Mean`] (and head+tail's one window): the
+/// renormalised), the pooling training uses; [`Pool::Familiar`] is the same over the bag it is
+/// given ([`Classifier::pool`] gives it the familiar windows). [`Pool::Mean`] (and head+tail's one window): the
 /// mean of the windows' `softmax(logits / temperature)`. With one window every pooling gives
 /// `softmax(logits / temperature)`.
 pub fn pool_logits(bag: &[&[f32]], pool: Pool, temperature: f32, labels: usize) -> Vec<f32> {
@@ -225,7 +330,7 @@ pub fn pool_logits(bag: &[&[f32]], pool: Pool, temperature: f32, labels: usize) 
     if bag.is_empty() {
         return vec![1.0 / labels as f32; labels];
     }
-    if pool == Pool::Max {
+    if matches!(pool, Pool::Max | Pool::Familiar) {
         let mut z = vec![f64::NEG_INFINITY; labels];
         for l in bag {
             for (m, lp) in z.iter_mut().zip(log_softmax(l)) {

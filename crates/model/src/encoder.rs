@@ -367,14 +367,24 @@ impl SequenceClassifier {
 
     /// Logits `(B, num_labels)`.
     pub fn forward(&self, batch: &Batch, ctx: &Ctx) -> Result<Tensor> {
+        let pooled = self.features(batch, ctx)?;
+        let pooled = ctx.dropout(&pooled, self.encoder.cfg.classifier_dropout)?;
+        self.classifier.forward(&pooled)
+    }
+
+    /// What the classification layer reads, `(B, hidden)`: the BERT pooler's output or
+    /// DistilBERT's pre-classifier, before dropout.
+    pub fn features(&self, batch: &Batch, ctx: &Ctx) -> Result<Tensor> {
         let cls = self.encoder.forward_first(batch, ctx)?;
-        let cfg = &self.encoder.cfg;
-        let pooled = match cfg.arch {
+        Ok(match self.encoder.cfg.arch {
             Arch::Bert => self.pre.forward(&cls)?.tanh()?,
             Arch::DistilBert => self.pre.forward(&cls)?.relu()?,
-        };
-        let pooled = ctx.dropout(&pooled, cfg.classifier_dropout)?;
-        self.classifier.forward(&pooled)
+        })
+    }
+
+    /// Logits of features from [`Self::features`] (eval mode: no dropout).
+    pub fn logits_of(&self, features: &Tensor) -> Result<Tensor> {
+        self.classifier.forward(features)
     }
 
     /// Class probabilities `(B, num_labels)`.

@@ -37,6 +37,7 @@ pub mod config;
 pub mod embed;
 pub mod encoder;
 mod error;
+pub mod familiar;
 pub(crate) mod kernels;
 mod metrics;
 pub mod nn;
@@ -52,7 +53,7 @@ pub mod weights;
 
 pub use alloc::keep_freed_memory;
 pub use classifier::{
-    pool_logits, softmax, Classifier, InferenceSettings, Prediction, SETTINGS_FILE,
+    pool_logits, softmax, Classifier, InferenceSettings, Prediction, Windows, SETTINGS_FILE,
 };
 pub use embed::SentenceEmbedder;
 pub use error::ModelError;

@@ -40,6 +40,13 @@ pub enum Pool {
     /// the pooling `calltype train` learns end to end on long calls (`TrainConfig::bags`): a
     /// window of generic talk learns to spread its probability, so it speaks for no label.
     Max,
+    /// [`Pool::Max`] over the call's familiar windows only: those whose features lie near a
+    /// label's training sequences (within the radius of `centroids.safetensors`, or the
+    /// nearest window when none does; `crate::familiar`). Windows of talk the model never
+    /// trained on (greetings, holds, surveys in other words) cannot outvote the part of the
+    /// call that decides it. What `calltype train` saves; a model without centroids pools
+    /// like [`Pool::Max`].
+    Familiar,
 }
 
 impl Default for LongText {

@@ -240,8 +240,8 @@ fn long_text_strategies_are_measured_on_dev_and_the_default_saved() {
         ..config()
     };
     let report = train(&backbone, &train_set, &dev, &cfg, out.path(), &mut |_| {}).expect("train");
-    // Head+tail and both window poolings are measured on dev; the saved strategy is the
-    // default, max-pooled windows sharing a quarter of the budget.
+    // Head+tail and the window poolings are measured on dev; the saved strategy is the
+    // default, windows sharing a quarter of the budget, max-pooled over the familiar ones.
     let tried: Vec<model::LongText> = report.long_text_trials.iter().map(|t| t.0).collect();
     let windows = |pool| model::LongText::Windows {
         overlap: 22 / 4,
@@ -252,13 +252,45 @@ fn long_text_strategies_are_measured_on_dev_and_the_default_saved() {
         [
             model::LongText::HeadTail { head_fraction: 0.5 },
             windows(model::Pool::Mean),
-            windows(model::Pool::Max)
+            windows(model::Pool::Max),
+            windows(model::Pool::Familiar)
         ]
     );
-    assert_eq!(report.long_text, windows(model::Pool::Max));
+    assert_eq!(report.long_text, windows(model::Pool::Familiar));
     assert_eq!(report.long_text, model::default_long_text(24));
     let clf = Classifier::load(out.path()).expect("reload");
     assert_eq!(clf.settings().long_text, report.long_text);
+    // The centroids were fitted on the training sequences and saved beside the weights.
+    let centroids = clf.centroids().expect("centroids saved and loaded");
+    assert_eq!(centroids.centres.len(), clf.labels().len());
+    assert!(centroids.radius.is_finite() && centroids.radius > 0.0);
+    let long = dev.last().expect("long dev text").0.as_str();
+    let scored = clf.window_logits(&[long]).expect("windows");
+    assert!(scored[0].logits.len() > 1, "the long dev text is windowed");
+    assert_eq!(scored[0].distances.len(), scored[0].logits.len());
+
+    // Familiar pooling listens only to windows near a label centre: a far window that is
+    // loudest for one label is outvoted by a near one that speaks for another, where max
+    // pooling over every window lets the far one decide.
+    let n = clf.labels().len();
+    let loud = |label: usize, by: f32| {
+        let mut l = vec![0f32; n];
+        l[label] = by;
+        l
+    };
+    let windows_of = model::Windows {
+        logits: vec![loud(0, 9.0), loud(1, 4.0)],
+        distances: vec![centroids.radius * 50.0, centroids.radius * 0.5],
+    };
+    let argmax = |p: Vec<f32>| (0..n).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+    assert_eq!(argmax(clf.pool_as(&windows_of, model::Pool::Familiar)), 1);
+    assert_eq!(argmax(clf.pool_as(&windows_of, model::Pool::Max)), 0);
+    // With no window near any centre, the nearest decides.
+    let far = model::Windows {
+        distances: vec![centroids.radius * 50.0, centroids.radius * 40.0],
+        ..windows_of.clone()
+    };
+    assert_eq!(argmax(clf.pool_as(&far, model::Pool::Familiar)), 1);
     let names = safetensors_names(&out.path().join("model.safetensors"));
     assert!(names.contains(&"pre_classifier.weight".to_string()));
     assert!(names.contains(&"distilbert.transformer.layer.1.ffn.lin2.bias".to_string()));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use model::{Classifier, EvalReport, LongText, Pool, TRAINING_LOG};
+use model::{Classifier, EvalReport, LongText, Pool, Windows, TRAINING_LOG};
 use serde_json::{json, Value};
 
 use super::data::{self, warn, Example};
@@ -26,13 +26,22 @@ pub struct Args {
     #[arg(long)]
     report: PathBuf,
     /// Override the model's long-call strategy: `head-tail[:HEAD_FRACTION]` (e.g. head-tail:0.5)
-    /// or `windows[:OVERLAP_TOKENS[:mean|max]]` (e.g. windows:64:max), to compare strategies on
-    /// the same data.
+    /// or `windows[:OVERLAP_TOKENS[:mean|max|familiar]]` (e.g. windows:64:max), to compare
+    /// strategies on the same data.
     #[arg(long, value_parser = parse_long_text)]
     long_text: Option<LongText>,
     /// Override the model's token budget per sequence ([CLS]/[SEP] included).
     #[arg(long)]
     max_tokens: Option<usize>,
+    /// Also write every call's window logits (before pooling and temperature), one JSON line
+    /// a call: `{"contact_id", "label", "windows": [[logit per label]…], "distances": […]}`
+    /// (distances from the nearest label centre, when the model has centroids), to study how
+    /// long calls are pooled (docs/long-calls.md).
+    #[arg(long)]
+    windows_out: Option<PathBuf>,
+    /// With --windows-out: each window's features (what the classification layer reads) too.
+    #[arg(long, requires = "windows_out")]
+    window_features: bool,
 }
 
 /// `head-tail[:F]` or `windows[:N]` as a [`LongText`].
@@ -59,12 +68,17 @@ pub fn parse_long_text(s: &str) -> Result<LongText, String> {
             let pool = match pool {
                 None | Some("mean") => Pool::Mean,
                 Some("max") => Pool::Max,
-                Some(p) => return Err(format!("window pooling is mean or max, not {p:?}")),
+                Some("familiar") => Pool::Familiar,
+                Some(p) => {
+                    return Err(format!(
+                        "window pooling is mean, max or familiar, not {p:?}"
+                    ))
+                }
             };
             Ok(LongText::Windows { overlap, pool })
         }
         _ => Err(format!(
-            "expected head-tail[:FRACTION] or windows[:OVERLAP[:mean|max]], not {s:?}"
+            "expected head-tail[:FRACTION] or windows[:OVERLAP[:mean|max|familiar]], not {s:?}"
         )),
     }
 }
@@ -101,7 +115,11 @@ pub fn run(mut args: Args) -> Result<()> {
     let unknown: Vec<String> = unknown.into_iter().map(str::to_string).collect();
     labels.extend(unknown.iter().cloned());
 
-    let probs = probabilities(&classifier, &examples)?;
+    let started = std::time::Instant::now();
+    let windows = window_logits(&classifier, &examples)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let sequences: usize = windows.iter().map(|w| w.logits.len()).sum();
+    let probs: Vec<Vec<f32>> = windows.iter().map(|w| classifier.pool(w)).collect();
     let truth: Vec<usize> = examples
         .iter()
         .map(|e| {
@@ -123,6 +141,13 @@ pub fn run(mut args: Args) -> Result<()> {
         .map(|(p, &i)| p.get(i).copied().unwrap_or(0.0))
         .collect();
     let report = model::report(&labels, &truth, &pred, &p_true, &p_pred);
+    if let Some(path) = &args.windows_out {
+        if args.window_features {
+            write_window_features(path, &classifier, &examples)?;
+        } else {
+            write_window_logits(path, &examples, &windows)?;
+        }
+    }
 
     std::fs::create_dir_all(&args.report)
         .with_context(|| format!("cannot create {}", args.report.display()))?;
@@ -140,6 +165,8 @@ pub fn run(mut args: Args) -> Result<()> {
         "per_class": report.per_class,
         "confusion": report.confusion,
         "inference": classifier.settings(),
+        "sequences": sequences,
+        "seconds": seconds,
     });
     write(
         &args.report.join("report.json"),
@@ -175,6 +202,12 @@ pub fn run(mut args: Args) -> Result<()> {
         report.examples,
         report.labels.len()
     );
+    println!(
+        "{} sequences in {seconds:.1} s ({:.1} a second, {:.3} s a text)",
+        sequences,
+        sequences as f64 / seconds.max(1e-9),
+        seconds / report.examples.max(1) as f64
+    );
     let mut worst: Vec<&model::ClassMetrics> =
         report.per_class.iter().filter(|c| c.support > 0).collect();
     worst.sort_by(|a, b| a.f1.total_cmp(&b.f1).then(b.support.cmp(&a.support)));
@@ -208,8 +241,8 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Probabilities over the model's labels, in chunks with a progress bar.
-fn probabilities(classifier: &Classifier, examples: &[Example]) -> Result<Vec<Vec<f32>>> {
+/// Every example's window logits ([`Classifier::window_logits`]), in chunks with a progress bar.
+fn window_logits(classifier: &Classifier, examples: &[Example]) -> Result<Vec<Windows>> {
     let bar = ProgressBar::new(examples.len() as u64).with_style(
         ProgressStyle::with_template("eval {bar:30} {pos}/{len} texts {per_sec} eta {eta}")
             .expect("valid template"),
@@ -217,11 +250,44 @@ fn probabilities(classifier: &Classifier, examples: &[Example]) -> Result<Vec<Ve
     let mut out = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(CHUNK) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        out.extend(classifier.probabilities(&texts)?);
+        out.extend(classifier.window_logits(&texts)?);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// One JSON line a call with the logits of each of its windows, in text order.
+fn write_window_logits(path: &Path, examples: &[Example], windows: &[Windows]) -> Result<()> {
+    let mut out = String::new();
+    for (e, w) in examples.iter().zip(windows) {
+        let line = json!({
+            "contact_id": e.id,
+            "label": e.label,
+            "windows": w.logits,
+            "distances": w.distances,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    write(path, out)
+}
+
+/// [`write_window_logits`] with each window's features as `"features"`.
+fn write_window_features(path: &Path, classifier: &Classifier, examples: &[Example]) -> Result<()> {
+    let s = classifier.settings();
+    let mut out = String::new();
+    for e in examples {
+        let seqs = classifier
+            .text_encoder()
+            .encode(&e.text, s.max_tokens, s.long_text)?;
+        let (features, windows) = classifier.sequence_features(&seqs)?;
+        let line =
+            json!({"contact_id": e.id, "label": e.label, "windows": windows, "features": features});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    write(path, out)
 }
 
 fn argmax(p: &[f32]) -> usize {

@@ -232,9 +232,9 @@ fn by_doubt(clf: &Classifier, calls: &[(String, String)], n: usize) -> Result<Ve
             .text_encoder()
             .windows_with_spans(text, s.max_tokens, overlap)?;
         let ids: Vec<Vec<u32>> = ws.iter().map(|w| w.ids.clone()).collect();
-        let logits = clf.sequence_logits(&ids)?;
-        let bag: Vec<&[f32]> = logits.iter().map(Vec::as_slice).collect();
-        let probs = model::pool_logits(&bag, pool, s.temperature, clf.labels().len());
+        let scored = clf.score_sequences(&ids)?;
+        let probs = clf.pool_as(&scored, pool);
+        let logits = scored.logits;
         let (top, p, margin) = suggest::top_two(&probs);
         // The window whose own probability of the predicted label is the largest.
         let for_top: Vec<f32> = logits

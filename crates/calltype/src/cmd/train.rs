@@ -64,9 +64,11 @@ pub struct Args {
     /// default until bags show a gain on the long-call benchmark).
     #[arg(long, value_enum, default_value_t = LongCalls::HeadTail)]
     long_calls: LongCalls,
-    /// How the saved model reads calls longer than --max-tokens: `windows[:N[:mean|max]]`
-    /// (overlapping windows sharing N tokens, probabilities pooled) or `head-tail[:F]`.
-    /// Default: windows sharing a quarter of the budget, max pooling (docs/long-calls.md).
+    /// How the saved model reads calls longer than --max-tokens:
+    /// `windows[:N[:mean|max|familiar]]` (overlapping windows sharing N tokens, probabilities
+    /// pooled) or `head-tail[:F]`. Default: windows sharing a quarter of the budget,
+    /// max-pooled over the familiar windows, those near a label's training centre
+    /// (centroids.safetensors, fitted after training; docs/long-calls.md).
     #[arg(long, value_parser = super::eval::parse_long_text)]
     long_text: Option<LongText>,
     /// Memory a training step may use, in GiB; a batch that would not fit is split into
