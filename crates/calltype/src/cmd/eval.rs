@@ -39,9 +39,6 @@ pub struct Args {
     /// long calls are pooled (docs/long-calls.md).
     #[arg(long)]
     windows_out: Option<PathBuf>,
-    /// With --windows-out: each window's features (what the classification layer reads) too.
-    #[arg(long, requires = "windows_out")]
-    window_features: bool,
 }
 
 /// `head-tail[:F]` or `windows[:N]` as a [`LongText`].
@@ -142,11 +139,7 @@ pub fn run(mut args: Args) -> Result<()> {
         .collect();
     let report = model::report(&labels, &truth, &pred, &p_true, &p_pred);
     if let Some(path) = &args.windows_out {
-        if args.window_features {
-            write_window_features(path, &classifier, &examples)?;
-        } else {
-            write_window_logits(path, &examples, &windows)?;
-        }
+        write_window_logits(path, &examples, &windows)?;
     }
 
     std::fs::create_dir_all(&args.report)
@@ -267,23 +260,6 @@ fn write_window_logits(path: &Path, examples: &[Example], windows: &[Windows]) -
             "windows": w.logits,
             "distances": w.distances,
         });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    write(path, out)
-}
-
-/// [`write_window_logits`] with each window's features as `"features"`.
-fn write_window_features(path: &Path, classifier: &Classifier, examples: &[Example]) -> Result<()> {
-    let s = classifier.settings();
-    let mut out = String::new();
-    for e in examples {
-        let seqs = classifier
-            .text_encoder()
-            .encode(&e.text, s.max_tokens, s.long_text)?;
-        let (features, windows) = classifier.sequence_features(&seqs)?;
-        let line =
-            json!({"contact_id": e.id, "label": e.label, "windows": windows, "features": features});
         out.push_str(&line.to_string());
         out.push('\n');
     }
