@@ -649,6 +649,21 @@ fn train_takes_label_smoothing_and_logs_it() {
     assert_eq!(log["config"]["label_smoothing"].as_f64(), Some(0.1));
 }
 
+/// A call longer than the 12-token windows of [`windows_settings`]: talk around a stolen card.
+const LONG_CALL: &str = "hello and thank you for calling today, please hold the line while i \
+    check your details, my card was stolen and i need a new card, is there anything else, \
+    thank you for your patience and have a nice day";
+
+/// calltype.json reading long calls as 12-token windows sharing 2, pooled by `pool`.
+fn windows_settings(pool: &str, temperature: f64) -> Value {
+    serde_json::json!({
+        "max_tokens": 12,
+        "long_text": {"kind": "windows", "overlap": 2, "pool": pool},
+        "batch_size": 4,
+        "temperature": temperature
+    })
+}
+
 /// Copies the trained model to `dir` with `settings` as its calltype.json.
 fn model_with_settings(t: &Trained, dir: &Path, settings: Value) -> PathBuf {
     std::fs::create_dir_all(dir).expect("mkdir");
@@ -663,17 +678,7 @@ fn model_with_settings(t: &Trained, dir: &Path, settings: Value) -> PathBuf {
 #[test]
 fn the_saved_pooling_and_temperature_are_what_predict_and_eval_use() {
     let Some(t) = trained() else { return };
-    let settings = |pool: &str, temperature: f64| {
-        serde_json::json!({
-            "max_tokens": 12,
-            "long_text": {"kind": "windows", "overlap": 2, "pool": pool},
-            "batch_size": 4,
-            "temperature": temperature
-        })
-    };
-    let long = "hello and thank you for calling today, please hold the line while i check \
-                your details, my card was stolen and i need a new card, is there anything \
-                else, thank you for your patience and have a nice day";
+    let long = LONG_CALL;
     let scores = |model: &Path| -> Vec<f64> {
         let (stdout, _) = ok(&["predict", "--model", s(model), "--all-scores", long]);
         let line: Value = serde_json::from_str(stdout.trim()).expect("json line");
@@ -686,9 +691,9 @@ fn the_saved_pooling_and_temperature_are_what_predict_and_eval_use() {
     let base = scores(&model_with_settings(
         t,
         &t.dir.path().join("max"),
-        settings("max", 1.0),
+        windows_settings("max", 1.0),
     ));
-    let hot_dir = model_with_settings(t, &t.dir.path().join("hot"), settings("max", 3.0));
+    let hot_dir = model_with_settings(t, &t.dir.path().join("hot"), windows_settings("max", 3.0));
     let hot = scores(&hot_dir);
     // Temperature 3 is softmax(ln p / 3) of the scores at temperature 1.
     let logs: Vec<f64> = base.iter().map(|p| p.ln() / 3.0).collect();
@@ -754,16 +759,9 @@ fn familiar_pooling_is_saved_by_train_and_used_by_predict_and_eval() {
     let dir = model_with_settings(
         t,
         &t.dir.path().join("familiar"),
-        serde_json::json!({
-            "max_tokens": 12,
-            "long_text": {"kind": "windows", "overlap": 2, "pool": "familiar"},
-            "batch_size": 4,
-            "temperature": 1.0
-        }),
+        windows_settings("familiar", 1.0),
     );
-    let long = "hello and thank you for calling today, please hold the line while i check \
-                your details, my card was stolen and i need a new card, is there anything \
-                else, thank you for your patience and have a nice day";
+    let long = LONG_CALL;
     let data = t.dir.path().join("familiar-long.csv");
     write_csv(
         &data,

@@ -85,8 +85,7 @@ pub struct Classifier {
     centroids: Option<Centroids>,
 }
 
-/// Two row-per-sequence tables, in input order: logits and features (or features and logits,
-/// as each function says).
+/// Logits and features, one row per sequence, in input order.
 type RowsPair = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
 /// One text's sequences as the model scored them: each window's logits (temperature not
@@ -285,13 +284,10 @@ impl Classifier {
         Ok((logits, feats))
     }
 
-    /// Features ([`SequenceClassifier::features`]) and logits of token-id sequences, in input
-    /// order: what `train` fits the centroids on.
-    pub fn sequence_features(&self, seqs: &[Vec<u32>]) -> Result<RowsPair, ModelError> {
-        rayon::scope(|_| {
-            let (logits, feats) = self.outputs_on_pool(seqs, true)?;
-            Ok((feats, logits))
-        })
+    /// Features ([`SequenceClassifier::features`]) of token-id sequences, in input order:
+    /// what `train` fits the centroids on.
+    pub fn sequence_features(&self, seqs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        rayon::scope(|_| Ok(self.outputs_on_pool(seqs, true)?.1))
     }
 
     /// Logits of token-id sequences (`[CLS] … [SEP]`, within the model's positions), in

@@ -693,7 +693,7 @@ pub fn train(
             .iter()
             .map(|e| e.windows[e.chosen.first().copied().unwrap_or(0)].clone())
             .collect();
-        let (features, _) = clf.sequence_features(&seqs)?;
+        let features = clf.sequence_features(&seqs)?;
         let ids: Vec<usize> = examples.iter().map(|e| e.label as usize).collect();
         Centroids::fit(&features, &ids, labels.len())?
     };
